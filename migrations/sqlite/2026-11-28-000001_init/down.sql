@@ -1,0 +1,13 @@
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_deliveries;
+DROP TABLE feedback;
+DROP TABLE audit_events;
+DROP TABLE idempotency_keys;
+DROP TABLE access_requests;
+DROP TABLE request_blocks;
+DROP TABLE product_grants;
+DROP TABLE site_users;
+DROP TABLE products;
+DROP TABLE sites;
+DROP TABLE org_admins;
+DROP TABLE orgs;

@@ -1,0 +1,132 @@
+//! Operators' view of the webhook outbox.
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{
+    path_id, BadRequest, Conflict, Forbidden, NotFound, PageQuery, Unauthorized, Unavailable, Unprocessable,
+};
+use crate::auth::Caller;
+use crate::domain::{DeliveryStatus, WebhookTargetKind};
+use crate::error::ApiResult;
+use crate::startup::AppState;
+use crate::store::models::DeliveryRow;
+use crate::store::{outbox, to_datetime};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/v1/webhook-deliveries").route(web::get().to(list_deliveries)));
+    cfg.service(
+        web::resource("/v1/webhook-deliveries/{delivery_id}/retry").route(web::post().to(retry_delivery)),
+    );
+}
+
+/// One webhook to deliver, and how its delivery went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDelivery {
+    pub id: Uuid,
+    /// The `webhook-id` header: the same on every attempt; receivers deduplicate by it.
+    pub webhook_id: String,
+    pub request_id: Uuid,
+    pub target: WebhookTargetKind,
+    /// The event type, e.g. `billing.seat.start`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    /// Attempts made in the current series.
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<DeliveryRow> for WebhookDelivery {
+    fn from(d: DeliveryRow) -> Self {
+        WebhookDelivery {
+            id: d.id.parse().unwrap_or_default(),
+            webhook_id: d.webhook_id,
+            request_id: d.request_id.parse().unwrap_or_default(),
+            target: d.target.parse().unwrap_or(WebhookTargetKind::Notification),
+            event_type: d.event_type,
+            status: d.status.parse().unwrap_or(DeliveryStatus::Pending),
+            attempts: d.attempts,
+            next_attempt_at: to_datetime(d.next_attempt_at),
+            last_error: d.last_error,
+            created_at: to_datetime(d.created_at),
+        }
+    }
+}
+
+/// A page of deliveries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookDeliveryPage {
+    pub items: Vec<WebhookDelivery>,
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of the delivery list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQuery {
+    pub status: Option<DeliveryStatus>,
+    /// How many items to return, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Lists webhook deliveries, newest first. Platform admins.
+#[utoipa::path(
+    get, path = "/v1/webhook-deliveries", tag = "webhooks",
+    params(DeliveryQuery),
+    responses((status = 200, description = "One page", body = WebhookDeliveryPage), BadRequest, Unauthorized, Forbidden, Unprocessable, Unavailable),
+    security(("bearer" = []))
+)]
+pub async fn list_deliveries(
+    caller: Caller,
+    state: web::Data<AppState>,
+    query: web::Query<DeliveryQuery>,
+) -> ApiResult<web::Json<WebhookDeliveryPage>> {
+    caller.require_platform_admin()?;
+    let query = query.into_inner();
+    let (limit, cursor) = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .parse()?;
+    let status = query.status;
+    let page = state
+        .db
+        .run(move |c| outbox::list(c, status, limit, cursor))
+        .await?;
+    let page = page.map(WebhookDelivery::from);
+    Ok(web::Json(WebhookDeliveryPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Re-queues a failed delivery for a new series of attempts; it keeps its `webhook-id`. Platform admins.
+#[utoipa::path(
+    post, path = "/v1/webhook-deliveries/{delivery_id}/retry", tag = "webhooks",
+    params(("delivery_id" = Uuid, Path)),
+    responses(
+        (status = 200, description = "Queued again", body = WebhookDelivery),
+        Unauthorized, Forbidden, NotFound, Conflict, Unavailable
+    ),
+    security(("bearer" = []))
+)]
+pub async fn retry_delivery(
+    caller: Caller,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<WebhookDelivery>> {
+    caller.require_platform_admin()?;
+    let id = path_id(&path, "the webhook delivery")?;
+    let row = state.db.transaction(move |c| outbox::requeue(c, &id)).await?;
+    state.outbox_notify.notify_one();
+    Ok(web::Json(row.into()))
+}

@@ -1,0 +1,71 @@
+//! Health, readiness and metrics.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+
+use crate::error::{ApiError, ApiResult};
+use crate::startup::AppState;
+use crate::store::outbox;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/healthz").route(web::get().to(healthz)));
+    cfg.service(web::resource("/readyz").route(web::get().to(readyz)));
+    cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
+}
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process runs", body = String, content_type = "text/plain")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok")
+}
+
+/// 200 when the database answers, else 503.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = String, content_type = "text/plain"),
+        super::Unavailable
+    )
+)]
+pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    if state.db.ping().await {
+        Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
+    } else {
+        Err(ApiError::Unavailable("the database does not answer".to_owned()))
+    }
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics", body = String, content_type = "text/plain; version=0.0.4"))
+)]
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let deliveries = state.db.run(outbox::counts_by_status).await.unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&deliveries))
+}
+
+/// Counts every request by its route pattern (never its raw path, which holds ids).
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state
+            .metrics
+            .observe(&method, &route, res.status().as_u16(), started.elapsed());
+    }
+    Ok(res)
+}

@@ -1,0 +1,125 @@
+//! Builds the app: database, verifier, HTTP server and webhook worker.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context;
+use tokio::sync::Notify;
+use tracing_actix_web::TracingLogger;
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::auth::Verifier;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::store::Db;
+use crate::webhooks::Worker;
+use crate::{http, openapi};
+
+/// What every handler shares.
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub verifier: Verifier,
+    /// Wakes the webhook worker after a transaction added deliveries.
+    pub outbox_notify: Arc<Notify>,
+    pub metrics: Metrics,
+}
+
+/// A bound, ready-to-run service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    worker: Arc<Worker>,
+}
+
+/// The HTTP client for webhooks and the JWKS.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .user_agent(concat!("access-requests/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot build the HTTP client")
+}
+
+impl Application {
+    /// Opens the database (running migrations), binds `settings.listen_addr` and prepares the worker.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let url = settings.database_url.clone();
+        let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url))
+            .await
+            .context("database start-up task failed")??;
+        let client = http_client()?;
+        let notify = Arc::new(Notify::new());
+        let state = web::Data::new(AppState {
+            db: db.clone(),
+            settings: settings.clone(),
+            verifier: Verifier::new(&settings, client.clone()),
+            outbox_notify: notify.clone(),
+            metrics: Metrics::default(),
+        });
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
+        let port = listener.local_addr()?.port();
+        let document = Arc::new(openapi::document_json());
+        let server = HttpServer::new(move || {
+            let document = document.clone();
+            App::new()
+                .app_data(state.clone())
+                .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
+                .wrap(from_fn(http::ops::track))
+                .wrap(TracingLogger::default())
+                .configure(http::configure)
+                .route(
+                    "/api-docs/openapi.json",
+                    web::get().to(move || {
+                        let document = document.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .body(document.as_str().to_owned())
+                        }
+                    }),
+                )
+                .route(
+                    "/swagger-ui",
+                    web::get().to(|| async {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header(("location", "/swagger-ui/"))
+                            .finish()
+                    }),
+                )
+                .service(
+                    SwaggerUi::new("/swagger-ui/{_:.*}")
+                        .config(Config::from("/api-docs/openapi.json").persist_authorization(true)),
+                )
+                .default_service(web::to(|| async {
+                    actix_web::ResponseError::error_response(&crate::error::ApiError::not_found(
+                        "the resource",
+                    ))
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        let worker = Arc::new(Worker::new(db, settings, client, notify));
+        Ok(Self { port, server, worker })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop; the webhook worker runs alongside.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let worker = tokio::spawn(self.worker.run());
+        let result = self.server.await;
+        worker.abort();
+        result
+    }
+}
