@@ -26,6 +26,7 @@ use crate::http::{admin, deliveries, directory, ops, requests};
         deliveries::list_deliveries, deliveries::retry_delivery,
         ops::healthz, ops::readyz, ops::metrics,
     ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "access-requests", description = "Ask for access; review, approve, deny, cancel"),
@@ -89,6 +90,18 @@ mod tests {
         );
     }
 
+    /// Every `$ref` points at a schema the document defines.
+    #[test]
+    fn references_resolve() {
+        let text = document_json();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas.contains_key(name), "dangling reference to {name}");
+        }
+    }
+
     #[test]
     fn every_operation_but_operations_needs_a_bearer_token() {
         let doc = serde_json::to_value(document()).unwrap();
@@ -100,6 +113,7 @@ mod tests {
                 let secured = op.get("security").is_some();
                 assert_eq!(secured, !public, "{method} {path}");
                 let responses = op["responses"].as_object().unwrap();
+                assert!(op.get("operationId").is_some(), "{method} {path}");
                 if !public {
                     assert!(responses.contains_key("401"), "{method} {path} lacks 401");
                 }

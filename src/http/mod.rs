@@ -156,10 +156,11 @@ pub fn problem_fallback<B: MessageBody + 'static>(
 #[derive(IntoResponses)]
 #[response(
     status = 401,
-    description = "Missing or invalid bearer token (`unauthorized`); the answer carries `WWW-Authenticate: Bearer`.",
+    description = "Missing or invalid bearer token (`unauthorized`).",
+    headers(("WWW-Authenticate" = String, description = "`Bearer`")),
     content_type = "application/problem+json"
 )]
-pub struct Unauthorized(#[to_schema] pub Problem);
+pub struct Unauthorized(pub Problem);
 
 /// `403`: the caller's role does not allow this.
 #[derive(IntoResponses)]
@@ -168,7 +169,7 @@ pub struct Unauthorized(#[to_schema] pub Problem);
     description = "The caller's role does not allow this (`forbidden`).",
     content_type = "application/problem+json"
 )]
-pub struct Forbidden(#[to_schema] pub Problem);
+pub struct Forbidden(pub Problem);
 
 /// `404`: no such resource (or not visible to the caller).
 #[derive(IntoResponses)]
@@ -177,7 +178,7 @@ pub struct Forbidden(#[to_schema] pub Problem);
     description = "No such resource, or not visible to the caller (`not_found`).",
     content_type = "application/problem+json"
 )]
-pub struct NotFound(#[to_schema] pub Problem);
+pub struct NotFound(pub Problem);
 
 /// `400`: malformed query, body or unknown body fields.
 #[derive(IntoResponses)]
@@ -186,7 +187,7 @@ pub struct NotFound(#[to_schema] pub Problem);
     description = "Malformed JSON, unknown fields or bad query parameters (`bad_request`).",
     content_type = "application/problem+json"
 )]
-pub struct BadRequest(#[to_schema] pub Problem);
+pub struct BadRequest(pub Problem);
 
 /// `422`: invalid fields.
 #[derive(IntoResponses)]
@@ -195,7 +196,7 @@ pub struct BadRequest(#[to_schema] pub Problem);
     description = "Invalid fields (`validation_failed`, with `errors`).",
     content_type = "application/problem+json"
 )]
-pub struct Unprocessable(#[to_schema] pub Problem);
+pub struct Unprocessable(pub Problem);
 
 /// `413` and `415`: a body too large or not JSON.
 #[derive(IntoResponses)]
@@ -205,13 +206,13 @@ pub enum BodyRejected {
         description = "The body is larger than 64 KiB (`payload_too_large`).",
         content_type = "application/problem+json"
     )]
-    TooLarge(#[to_schema] Problem),
+    TooLarge(Problem),
     #[response(
         status = 415,
         description = "The body is not `application/json` (`unsupported_media_type`).",
         content_type = "application/problem+json"
     )]
-    MediaType(#[to_schema] Problem),
+    MediaType(Problem),
 }
 
 /// `409`: the change conflicts with the resource's state.
@@ -221,13 +222,14 @@ pub enum BodyRejected {
     description = "Conflicts with the current state; `code` says how.",
     content_type = "application/problem+json"
 )]
-pub struct Conflict(#[to_schema] pub Problem);
+pub struct Conflict(pub Problem);
 
 /// `503`: a dependency (database or signing keys) is not available.
 #[derive(IntoResponses)]
 #[response(
     status = 503,
     description = "The database or the token signing keys are unavailable (`unavailable`); retry.",
+    headers(("Retry-After" = u64, description = "Seconds to wait")),
     content_type = "application/problem+json"
 )]
-pub struct Unavailable(#[to_schema] pub Problem);
+pub struct Unavailable(pub Problem);

@@ -203,7 +203,7 @@ pub enum CreateRefused {
         description = "`already_has_access`, `duplicate_request` (with `existing_request_id`) or `idempotency_key_reused`.",
         content_type = "application/problem+json"
     )]
-    Conflict(#[to_schema] Problem),
+    Conflict(Problem),
     #[response(
         status = 429,
         description = "`rate_limited`: more than `RATE_LIMIT_CREATE_PER_MINUTE` creations by this account in a minute, \
@@ -211,7 +211,7 @@ pub enum CreateRefused {
         content_type = "application/problem+json",
         headers(("Retry-After" = u64, description = "Seconds to wait"))
     )]
-    RateLimited(#[to_schema] Problem),
+    RateLimited(Problem),
 }
 
 /// `403` answers of a creation.
@@ -221,7 +221,7 @@ pub enum CreateRefused {
     description = "`email_not_verified`, `requester_blocked`, `on_behalf_requires_site_user` or `external_requests_disabled`.",
     content_type = "application/problem+json"
 )]
-pub struct CreateForbidden(#[to_schema] pub Problem);
+pub struct CreateForbidden(pub Problem);
 
 const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 
@@ -778,13 +778,13 @@ pub enum DecisionRefused {
         description = "`not_pending`: the request was already decided or cancelled.",
         content_type = "application/problem+json"
     )]
-    NotPending(#[to_schema] Problem),
+    NotPending(Problem),
     #[response(
         status = 412,
         description = "`precondition_failed`: `If-Match` names an older version of a pending request.",
         content_type = "application/problem+json"
     )]
-    Precondition(#[to_schema] Problem),
+    Precondition(Problem),
 }
 
 fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {

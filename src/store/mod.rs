@@ -27,6 +27,8 @@ pub enum DbConnection {
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The advisory lock key that serializes migrations across instances.
+const MIGRATION_LOCK: i64 = 0x6163_6365_7373;
 
 /// Opens connections of the backend the URL names (never guessing by trial).
 #[derive(Debug, Clone)]
@@ -106,14 +108,19 @@ impl Db {
     /// Runs pending migrations of this backend.
     pub fn migrate(&self) -> anyhow::Result<()> {
         let mut conn = self.pool.get().context("cannot connect to the database")?;
-        let migrations = if self.postgres {
-            POSTGRES_MIGRATIONS
-        } else {
-            SQLITE_MIGRATIONS
-        };
-        conn.run_pending_migrations(migrations)
-            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
-        Ok(())
+        if !self.postgres {
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+            return Ok(());
+        }
+        // Replicas starting together take turns: the first migrates, the others find nothing to do.
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+        let result = conn
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("migrations failed: {e}"));
+        conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+        result
     }
 
     /// Runs blocking database work off the async workers.
