@@ -13,7 +13,7 @@ use crate::auth::Caller;
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::ApiResult;
 use crate::startup::AppState;
-use crate::store::models::DeliveryRow;
+use crate::store::models::{AttemptRow, DeliveryRow};
 use crate::store::{outbox, to_datetime};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,10 +40,36 @@ pub struct WebhookDelivery {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Every attempt so far, oldest first (a retried delivery keeps its earlier ones).
+    pub attempt_log: Vec<DeliveryAttempt>,
 }
 
-impl From<DeliveryRow> for WebhookDelivery {
-    fn from(d: DeliveryRow) -> Self {
+/// One HTTP attempt of a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryAttempt {
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<i32>,
+    /// Why the attempt failed (timeout, refused connection, non-2xx status).
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl From<AttemptRow> for DeliveryAttempt {
+    fn from(a: AttemptRow) -> Self {
+        DeliveryAttempt {
+            at: to_datetime(a.at),
+            status_code: a.status_code,
+            error: a.error,
+            duration_ms: a.duration_ms,
+        }
+    }
+}
+
+impl WebhookDelivery {
+    fn new(d: DeliveryRow, attempts: &mut Vec<AttemptRow>) -> Self {
+        let (mine, rest): (Vec<_>, Vec<_>) = attempts.drain(..).partition(|a| a.delivery_id == d.id);
+        *attempts = rest;
         WebhookDelivery {
             id: d.id.parse().unwrap_or_default(),
             webhook_id: d.webhook_id,
@@ -55,8 +81,22 @@ impl From<DeliveryRow> for WebhookDelivery {
             next_attempt_at: to_datetime(d.next_attempt_at),
             last_error: d.last_error,
             created_at: to_datetime(d.created_at),
+            attempt_log: mine.into_iter().map(DeliveryAttempt::from).collect(),
         }
     }
+}
+
+/// Deliveries with their attempts, in two queries.
+fn with_attempts(
+    c: &mut crate::store::DbConnection,
+    rows: Vec<DeliveryRow>,
+) -> ApiResult<Vec<WebhookDelivery>> {
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut attempts = outbox::attempts_of(c, &ids)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| WebhookDelivery::new(r, &mut attempts))
+        .collect())
 }
 
 /// A page of deliveries, newest first.
@@ -100,13 +140,15 @@ pub async fn list_deliveries(
     let status = query.status;
     let page = state
         .db
-        .run(move |c| outbox::list(c, status, limit, cursor))
+        .run(move |c| {
+            let page = outbox::list(c, status, limit, cursor)?;
+            Ok(WebhookDeliveryPage {
+                items: with_attempts(c, page.items)?,
+                next_cursor: page.next_cursor,
+            })
+        })
         .await?;
-    let page = page.map(WebhookDelivery::from);
-    Ok(web::Json(WebhookDeliveryPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(web::Json(page))
 }
 
 /// Re-queues a failed delivery for a new series of attempts; it keeps its `webhook-id`. Platform admins.
@@ -126,7 +168,13 @@ pub async fn retry_delivery(
 ) -> ApiResult<web::Json<WebhookDelivery>> {
     caller.require_platform_admin()?;
     let id = path_id(&path, "the webhook delivery")?;
-    let row = state.db.transaction(move |c| outbox::requeue(c, &id)).await?;
+    let delivery = state
+        .db
+        .transaction(move |c| {
+            let row = outbox::requeue(c, &id)?;
+            Ok(with_attempts(c, vec![row])?.remove(0))
+        })
+        .await?;
     state.outbox_notify.notify_one();
-    Ok(web::Json(row.into()))
+    Ok(web::Json(delivery))
 }

@@ -177,6 +177,15 @@ pub fn requeue(conn: &mut DbConnection, id: &str) -> ApiResult<DeliveryRow> {
     Ok(wd::table.find(id).select(DeliveryRow::as_select()).first(conn)?)
 }
 
+/// The attempts of these deliveries, oldest first.
+pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[String]) -> ApiResult<Vec<AttemptRow>> {
+    Ok(webhook_attempts::table
+        .filter(webhook_attempts::delivery_id.eq_any(delivery_ids))
+        .order((webhook_attempts::delivery_id.asc(), webhook_attempts::at.asc()))
+        .select(AttemptRow::as_select())
+        .load(conn)?)
+}
+
 /// How many deliveries are in each state.
 pub fn counts_by_status(conn: &mut DbConnection) -> ApiResult<Vec<(String, i64)>> {
     Ok(wd::table

@@ -18,6 +18,9 @@ const MAX_IN_FLIGHT: usize = 32;
 /// The longest the worker sleeps without looking at the outbox (the safety-net sweep).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long a claim outlives the attempt's timeout: time to record the outcome.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+
 /// The webhook worker; `notify` wakes it when a transaction has added deliveries.
 pub struct Worker {
     db: Db,
@@ -41,7 +44,7 @@ impl Worker {
     /// A claim outlives the longest attempt, so a live worker never loses its rows;
     /// a crashed one's rows are taken over once it runs out.
     fn lease(&self) -> Duration {
-        Duration::from_millis(self.settings.webhook_timeout_ms) + Duration::from_secs(30)
+        Duration::from_millis(self.settings.webhook_timeout_ms) + LEASE_MARGIN
     }
 
     /// Runs until the task is dropped.
