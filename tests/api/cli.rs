@@ -1,0 +1,141 @@
+//! The `access-requests` binary: `token`, `migrate`, and start-up refusing a
+//! bad configuration with one line naming the variable.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::json;
+
+use crate::helpers::{now_secs, requests_path, spawn_app, Backend, JIRA, JWT_SECRET, WAIT};
+
+backend_tests!(token_subcommand_mints_usable_tokens);
+
+/// Runs the binary with only `env` in its environment; fails after [`WAIT`].
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_access-requests"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("a child status").is_none() {
+        if Instant::now() > deadline {
+            child.kill().expect("kill the child");
+            panic!("access-requests {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the child's output")
+}
+
+fn token(args: &[&str]) -> String {
+    let output = run(&[&["token"], args].concat(), &[("JWT_HS256_SECRET", JWT_SECRET)]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    assert_eq!(stdout.trim().lines().count(), 1, "the token alone: {stdout:?}");
+    stdout.trim().to_owned()
+}
+
+async fn token_subcommand_mints_usable_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let world = app.world().await;
+    let identity = [
+        "--sub",
+        "cli-user",
+        "--email",
+        "cli-user@gmail.test",
+        "--name",
+        "Cli User",
+    ];
+
+    let verified = token(&identity);
+    let request = app
+        .create_request(&world.site_id, &verified, &json!({"product_key": JIRA}))
+        .await
+        .expect(201);
+    assert_eq!(request["requester"]["account_id"], "cli-user");
+    assert_eq!(request["requester"]["email"], "cli-user@gmail.test");
+    assert_eq!(request["requester"]["display_name"], "Cli User");
+
+    let unverified = token(&[&identity[..], &["--unverified"]].concat());
+    app.post_json(
+        &requests_path(&world.site_id),
+        &unverified,
+        &json!({"product_key": JIRA}),
+    )
+    .await
+    .expect_problem(403, "email_not_verified");
+
+    let short = token(&[&identity[..], &["--ttl-secs", "600"]].concat());
+    let payload = short.split('.').nth(1).expect("a JWT payload");
+    let claims: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("JSON claims");
+    let lifetime = claims["exp"].as_i64().expect("exp") - now_secs();
+    assert!((590..=600).contains(&lifetime), "{claims}");
+    app.get("/v1/me/access-requests", &short).await.expect(200);
+}
+
+#[test]
+fn migrate_prepares_a_fresh_database_and_can_run_again() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database = dir.path().join("migrated.db");
+    let database = database.to_str().expect("a UTF-8 path");
+    for _ in 0..2 {
+        let output = run(
+            &["migrate"],
+            &[("DATABASE_URL", database), ("JWT_HS256_SECRET", "s")],
+        );
+        assert!(output.status.success(), "{output:?}");
+    }
+    assert!(dir.path().join("migrated.db").exists());
+}
+
+#[test]
+fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database = dir.path().join("never.db");
+    let database = database.to_str().expect("a UTF-8 path");
+    let good = [
+        ("DATABASE_URL", database),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("JWT_HS256_SECRET", "s"),
+    ];
+    for (variable, value) in [
+        ("ROLLOUT_PERCENT", "101"),
+        ("LISTEN_ADDR", "nowhere"),
+        ("WEBHOOK_MAX_ATTEMPTS", "0"),
+        ("RATE_LIMIT_CREATE_PER_MINUTE", "lots"),
+        ("JWT_JWKS_URL", "ftp://keys.test"),
+        ("PLATFORM_ADMINS", "ok,not valid"),
+        ("BILLING_SERVICE_SECRET", "s3cr3t-value"),
+    ] {
+        let mut env: Vec<(&str, &str)> = good.iter().copied().filter(|(k, _)| *k != variable).collect();
+        env.push((variable, value));
+        if variable == "BILLING_SERVICE_SECRET" {
+            env.push(("BILLING_SERVICE_URL", "http://billing.test/hooks"));
+        }
+        let output = run(&["serve"], &env);
+        assert!(!output.status.success(), "{variable}={value} started: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{variable}: {stderr}");
+        assert!(lines[0].contains(variable), "{variable}: {stderr}");
+        assert!(
+            !lines[0].contains("s3cr3t-value"),
+            "a secret was printed: {stderr}"
+        );
+    }
+
+    let output = run(
+        &["serve"],
+        &[("DATABASE_URL", database), ("LISTEN_ADDR", "127.0.0.1:0")],
+    );
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_HS256_SECRET"));
+}
