@@ -197,42 +197,53 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// Like [`spawn_app`], letting the test change the settings first.
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
-    let group = Receiver::start();
-    let billing = Receiver::start();
-    let notification = Receiver::start();
-    let (database, database_url) = TestDatabase::create(backend);
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", database_url),
-        ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-        ("JWT_HS256_SECRET", JWT_SECRET.to_owned()),
-        ("PLATFORM_ADMINS", PLATFORM_ADMIN.to_owned()),
-        ("GROUP_SERVICE_URL", group.url.clone()),
-        ("GROUP_SERVICE_SECRET", group.secret.clone()),
-        ("BILLING_SERVICE_URL", billing.url.clone()),
-        ("BILLING_SERVICE_SECRET", billing.secret.clone()),
-        ("NOTIFICATION_SERVICE_URL", notification.url.clone()),
-        ("NOTIFICATION_SERVICE_SECRET", notification.secret.clone()),
-        ("WEBHOOK_RETRY_BASE_MS", "50".to_owned()),
-        ("WEBHOOK_TIMEOUT_MS", "2000".to_owned()),
-    ]);
+    let (mut app, env) = TestApp::prepare(backend);
     let mut settings =
         Settings::from_lookup(|name| env.get(name).cloned()).expect("the test settings are valid");
     tweak(&mut settings);
+    let application = Application::build(settings).await.expect("the app starts");
+    app.address = format!("http://127.0.0.1:{}", application.port());
+    actix_web::rt::spawn(application.run_until_stopped());
+    app
+}
 
-    let app = Application::build(settings).await.expect("the app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    actix_web::rt::spawn(app.run_until_stopped());
-
-    TestApp {
-        address,
-        group,
-        billing,
-        notification,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client"),
-        _database: database,
+impl TestApp {
+    /// Receivers and a fresh database, and the environment that points the service at
+    /// them; no service runs yet (`address` is empty until the test starts one).
+    pub fn prepare(backend: Backend) -> (TestApp, HashMap<String, String>) {
+        let group = Receiver::start();
+        let billing = Receiver::start();
+        let notification = Receiver::start();
+        let (database, database_url) = TestDatabase::create(backend);
+        let env: HashMap<String, String> = [
+            ("DATABASE_URL", database_url),
+            ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            ("JWT_HS256_SECRET", JWT_SECRET.to_owned()),
+            ("PLATFORM_ADMINS", PLATFORM_ADMIN.to_owned()),
+            ("GROUP_SERVICE_URL", group.url.clone()),
+            ("GROUP_SERVICE_SECRET", group.secret.clone()),
+            ("BILLING_SERVICE_URL", billing.url.clone()),
+            ("BILLING_SERVICE_SECRET", billing.secret.clone()),
+            ("NOTIFICATION_SERVICE_URL", notification.url.clone()),
+            ("NOTIFICATION_SERVICE_SECRET", notification.secret.clone()),
+            ("WEBHOOK_RETRY_BASE_MS", "50".to_owned()),
+            ("WEBHOOK_TIMEOUT_MS", "2000".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let app = TestApp {
+            address: String::new(),
+            group,
+            billing,
+            notification,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
+            _database: database,
+        };
+        (app, env)
     }
 }
 

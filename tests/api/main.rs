@@ -32,6 +32,7 @@ macro_rules! backend_tests {
 }
 
 mod helpers;
+mod process;
 mod receiver;
 
 mod audit;
@@ -40,6 +41,7 @@ mod blocks_settings;
 mod cli;
 mod decisions;
 mod directory;
+mod durability;
 mod listing;
 mod operations;
 mod permissions;
