@@ -43,6 +43,7 @@ mod decisions;
 mod directory;
 mod durability;
 mod listing;
+mod logs;
 mod operations;
 mod permissions;
 mod requests;

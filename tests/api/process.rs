@@ -24,16 +24,22 @@ fn free_port() -> u16 {
 impl ServiceProcess {
     /// Starts the binary with `env` on a free port and waits until it is ready.
     pub async fn start(env: HashMap<String, String>) -> Self {
+        Self::start_logging(env, Stdio::null()).await
+    }
+
+    /// Like [`ServiceProcess::start`], with the service's logs (stdout and stderr) going to `log`.
+    pub async fn start_logging(mut env: HashMap<String, String>, log: impl Into<Stdio>) -> Self {
         let port = free_port();
+        env.entry("RUST_LOG".into()).or_insert_with(|| "warn".into());
+        let log: Stdio = log.into();
         let child = Command::new(env!("CARGO_BIN_EXE_access-requests"))
             .arg("serve")
             .env_clear()
             .envs(&env)
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("the service binary starts");
         let process = Self {
