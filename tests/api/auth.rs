@@ -16,6 +16,8 @@ backend_tests!(
     issuer_and_audience_are_enforced_when_configured,
     jwks_keys_verify_es256_tokens,
     unreachable_jwks_is_unavailable,
+    jwks_rsa_keys_and_hostile_tokens,
+    garbage_jwks_is_never_a_server_error,
 );
 
 /// A P-256 key (PKCS#8 DER, base64) whose public half the JWKS publishes as `k1`.
@@ -268,4 +270,138 @@ async fn unreachable_jwks_is_unavailable(backend: Backend) {
     // Without any key source for ES256, the token is simply refused.
     let plain = spawn_app(backend).await;
     assert_unauthorized(&plain.get(ME, &token).await, "ES256 without a JWKS");
+}
+
+/// A 2048-bit RSA test key (PKCS#1 DER, base64); the JWKS publishes its public half as `r1`.
+const RSA_KEY_DER: &str = concat!(
+    "MIIEpAIBAAKCAQEAn5twymph8quhcrO6aRTHXpnZjMi3y3E0V4rDDsuPVycRFvB/",
+    "eYMTfxh+B9yQddT4F0p9LxX0uW2FpbTA6G8zX+nF+uJFKV1i+WS3Vt4ady94lzhW",
+    "KS3yqE5aDSFgwmfrka5TIozzC2rI5zEVGC4tOA70WGuXyZtYMBofUGwh27BuwI8S",
+    "y6XTEsj8POCrNsHs3FvKKq38I5XmKpt9IltmWJtjKjdgSjk/+w4mTD1MHddQexHu",
+    "q4Tq6wtw5GyYmsInEhCce7pE9QfmIzuzHwn9YjeyJCNpG+lEeDIxc8plH4hnvD72",
+    "KHiZYO77RKw59PoZ48G5HBVyLyfqz3GwgXVuxwIDAQABAoIBACXVFA6+2bnKagoE",
+    "xS5sUPfBExq2Zy6Phl8r0qGaqb74USo1VpoIcmIhfZpCc3Giyi3HJ9Y155zec5v8",
+    "NO/DkBNvl9CouskbzD6eW4D5Q5+1vmll3rKDJC416E2NeGCMfn+5KRaa/29Y4AdB",
+    "EKV7KJfNn6in1EJjEqvQPVT0VLA8iZrIwQJJdUjt4UHg5d/vtIfgKn+ZD/qCQVAd",
+    "EKuMm8mgUGHRTtH2Nrvz2vJEOmXzdLvhAVk92ilyUyMfHYSVIr+UDup3MGQLfu/y",
+    "lB3E/1VuBRf7c8t+EBUzISPigB0+vTuWCpVWzlRgH0tnwo5rFQEhFwWkZoChDgZw",
+    "jEW16IUCgYEA0OVtpliCsOg6QNm/KCJaS3/ViRitnwhMq8BPfRjrTY5pBHg0Ech3",
+    "2n1gIE7tmFhBv24+pJtatBzCE2AlDCdujPe9ejtbuIUXE239yTqA8OX9RlIwAYwb",
+    "CtvtG0tMDg3mzWIrBY8SccObxpNUesueOoyBfxE7ep0t0j5zhUjzCbsCgYEAw5jL",
+    "fJlUMyiNdcHeYxZsFqtGxwToUaTaRmXfyH2yH9sLmhOu+Id079MukrBkAJAm66gm",
+    "ARA4IfAaRh3lkVmREJpfjRh2bf7xaIxdQ8YtpuxyiqL7zfMQSjemrjSg2RzGFru/",
+    "P8jxrvcr+UR0Mvnnbg6/fJ2T1h3P9rWeAfwiSGUCgYBqiZgyjlGZB9ct29+yCFMk",
+    "zj2JfhyOTx1LOvlPQ7Y+B7NnpCZqK2N0+xxbXeWvHNPrXb51FQZddY1FdHNwj2vC",
+    "WVc5T6ynnrj2H9KfHkdElQdnJeN15o6kKyXyFaTkRhLADKEEZMNzYd/AlsMvHUnF",
+    "coNY2uEK177WyyL/hwTsoQKBgQCL4DHs+e2X5DE9fBXgQIGtuHCWFLFa6Yxa+bGO",
+    "PC1s0IW8esUO4DfE5f4RUulA6dWbgxUif4nU41K2v9yTFD1EZVFdopfW05GqFW8A",
+    "77FoBQFomWN/hYopuSCOxf4dJZGXYk5DfB0x5Xrh+I0sg0B4mT1hDYNShOFa6ciE",
+    "XN3bbQKBgQC6UijVmUU7vT3EtpdIbnRz2rptEmULPp4kr3eTKlworZSOBMqTpVV7",
+    "ly/VGYQVDOCz5mFUBm2GUdrlNLnxUphDJUq0qA49PPRY5PHdL6bVUoXB4M9XdgKL",
+    "vXV9htWkxbH1IyOvCGGHpLjoPXflOrhjTFgMUK7ynYjNXDI8f4awtA==",
+);
+const RSA_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn5twymph8quhcrO6aRTH
+XpnZjMi3y3E0V4rDDsuPVycRFvB/eYMTfxh+B9yQddT4F0p9LxX0uW2FpbTA6G8z
+X+nF+uJFKV1i+WS3Vt4ady94lzhWKS3yqE5aDSFgwmfrka5TIozzC2rI5zEVGC4t
+OA70WGuXyZtYMBofUGwh27BuwI8Sy6XTEsj8POCrNsHs3FvKKq38I5XmKpt9Iltm
+WJtjKjdgSjk/+w4mTD1MHddQexHuq4Tq6wtw5GyYmsInEhCce7pE9QfmIzuzHwn9
+YjeyJCNpG+lEeDIxc8plH4hnvD72KHiZYO77RKw59PoZ48G5HBVyLyfqz3GwgXVu
+xwIDAQAB
+-----END PUBLIC KEY-----";
+const RSA_N: &str = "n5twymph8quhcrO6aRTHXpnZjMi3y3E0V4rDDsuPVycRFvB_eYMTfxh-B9yQddT4F0p9LxX0uW2FpbTA6G8zX-nF-uJFKV1i-WS3Vt4ady94lzhWKS3yqE5aDSFgwmfrka5TIozzC2rI5zEVGC4tOA70WGuXyZtYMBofUGwh27BuwI8Sy6XTEsj8POCrNsHs3FvKKq38I5XmKpt9IltmWJtjKjdgSjk_-w4mTD1MHddQexHuq4Tq6wtw5GyYmsInEhCce7pE9QfmIzuzHwn9YjeyJCNpG-lEeDIxc8plH4hnvD72KHiZYO77RKw59PoZ48G5HBVyLyfqz3GwgXVuxw";
+
+fn rsa_key() -> EncodingKey {
+    EncodingKey::from_rsa_der(&STANDARD.decode(RSA_KEY_DER).expect("base64 DER"))
+}
+
+async fn jwks_rsa_keys_and_hostile_tokens(backend: Backend) {
+    let jwks = Receiver::start();
+    jwks.serve_json(
+        json!({"keys": [{"kty": "RSA", "n": RSA_N, "e": "AQAB", "kid": "r1", "alg": "RS256", "use": "sig"}]}),
+    );
+    let url = jwks.url.clone();
+    let app = spawn_app_with(backend, |s| s.jwt_jwks_url = Some(url)).await;
+    let claims = app.claims("557058:rs-user", "rs@acme.test");
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("r1".to_owned());
+    let rsa = rsa_key();
+    app.get(ME, &encode(&header, &claims, &rsa).expect("a token"))
+        .await
+        .expect(200);
+
+    // The classic confusion: HS256 signed with the RSA public key as the HMAC secret.
+    let mut confused = Header::new(Algorithm::HS256);
+    confused.kid = Some("r1".to_owned());
+    for secret in [RSA_PUBLIC_PEM.as_bytes(), RSA_N.as_bytes()] {
+        let token = encode(&confused, &claims, &EncodingKey::from_secret(secret)).expect("a token");
+        assert_unauthorized(&app.get(ME, &token).await, "HS256 with the RSA public key");
+    }
+    // The RSA key under an ES256 header, and a token far larger than any real one.
+    let mut es_header = header.clone();
+    es_header.alg = Algorithm::ES256;
+    let forged = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&es_header).expect("json")),
+        encode(&header, &claims, &rsa)
+            .expect("a token")
+            .split_once('.')
+            .expect("a JWT")
+            .1
+    );
+    assert_unauthorized(
+        &app.get(ME, &forged).await,
+        "RS256 signature under an ES256 header",
+    );
+    let huge = format!(
+        "{}.{}.{}",
+        "a".repeat(50_000),
+        "b".repeat(50_000),
+        "c".repeat(2_000)
+    );
+    assert_unauthorized(&app.get(ME, &huge).await, "a 100 KB token");
+    // Claims of the wrong types are refused, not coerced.
+    for (case, changes) in [
+        ("email_verified as a string", json!({"email_verified": "true"})),
+        ("exp as a string", json!({"exp": "tomorrow"})),
+        ("sub as a number", json!({"sub": 42})),
+        ("email as a list", json!({"email": ["a@acme.test"]})),
+        ("name as an object", json!({"name": {"first": "A"}})),
+    ] {
+        let mut body = serde_json::to_value(&claims).expect("claims as JSON");
+        for (k, v) in changes.as_object().expect("an object") {
+            body[k] = v.clone();
+        }
+        let token = encode(&header, &body, &rsa).expect("a token");
+        assert_unauthorized(&app.get(ME, &token).await, case);
+    }
+    assert_eq!(jwks.hits(), 1, "one JWKS fetch served every known kid");
+}
+
+async fn garbage_jwks_is_never_a_server_error(backend: Backend) {
+    for document in [
+        json!("not a key set"),
+        json!({"keys": "nope"}),
+        json!({"keys": [{"kty": "RSA", "kid": "r1"}]}),
+    ] {
+        let jwks = Receiver::start();
+        jwks.serve_json(document.clone());
+        let url = jwks.url.clone();
+        let app = spawn_app_with(backend, |s| s.jwt_jwks_url = Some(url)).await;
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("r1".to_owned());
+        let rsa = rsa_key();
+        let token = encode(&header, &app.claims("someone", "someone@acme.test"), &rsa).expect("a token");
+        let response = app.get(ME, &token).await;
+        assert!(
+            [401, 503].contains(&response.status),
+            "JWKS {document}: {} {}",
+            response.status,
+            response.text
+        );
+        assert!(response
+            .header("content-type")
+            .unwrap_or_default()
+            .starts_with("application/problem+json"));
+    }
 }
