@@ -14,8 +14,9 @@ backend_tests!(
 );
 
 /// The kinds of caller, in the order of [`Case::expect`].
-const CALLERS: [&str; 8] = [
+const CALLERS: [&str; 10] = [
     "no token",
+    "bad token",
     "platform admin",
     "org admin",
     "admin of another org",
@@ -23,6 +24,7 @@ const CALLERS: [&str; 8] = [
     "admin of another site",
     "site member",
     "outsider",
+    "unverified email",
 ];
 
 struct Case {
@@ -30,10 +32,10 @@ struct Case {
     path: &'static str,
     body: Option<Value>,
     /// The status per caller, in the order of [`CALLERS`].
-    expect: [u16; 8],
+    expect: [u16; 10],
 }
 
-fn case(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 8]) -> Case {
+fn case(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 10]) -> Case {
     Case {
         method,
         path,
@@ -49,10 +51,10 @@ fn case(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 8
 #[rustfmt::skip]
 fn cases() -> Vec<Case> {
     use Method as M;
-    let admins = [401, 403, 200, 403, 200, 403, 403, 403];
-    let platform_only = [401, 200, 403, 403, 403, 403, 403, 403];
-    let anyone = [401, 200, 200, 200, 200, 200, 200, 200];
-    let public = [200; 8];
+    let admins = [401, 401, 403, 200, 403, 200, 403, 403, 403, 403];
+    let platform_only = [401, 401, 200, 403, 403, 403, 403, 403, 403, 403];
+    let anyone = [401, 401, 200, 200, 200, 200, 200, 200, 200, 200];
+    let public = [200; 10];
     let org_body = json!({"name": "New Org"});
     let site_body = json!({"name": "New Site", "url": "https://new.example.net"});
     let product_body = json!({"name": "P", "default_group": "p-users"});
@@ -60,39 +62,39 @@ fn cases() -> Vec<Case> {
     let self_request = json!({"product_key": CONFLUENCE});
     let on_behalf = json!({"product_key": JIRA, "subject": {"account_id": "{fresh}", "email": "fresh@acme.test"}});
     vec![
-        // expected statuses in the order of CALLERS: no token, platform admin, org admin, other org's
-        // admin, site admin, other site's admin, site member, outsider
-        case(M::POST,   "/v1/orgs",                                                 Some(org_body),      [401, 201, 403, 403, 403, 403, 403, 403]),
-        case(M::GET,    "/v1/orgs/{org}",                                           None,                [401, 200, 200, 403, 403, 403, 403, 403]),
-        case(M::PUT,    "/v1/orgs/{org}/admins/{fresh}",                            None,                [401, 204, 204, 403, 403, 403, 403, 403]),
-        case(M::DELETE, "/v1/orgs/{org}/admins/{fresh}",                            None,                [401, 204, 204, 403, 403, 403, 403, 403]),
-        case(M::POST,   "/v1/orgs/{org}/sites",                                     Some(site_body),     [401, 403, 201, 403, 403, 403, 403, 403]),
+        // expected statuses in the order of CALLERS: no token, bad token, platform admin, org admin,
+        // other org's admin, site admin, other site's admin, site member, outsider, unverified email
+        case(M::POST,   "/v1/orgs",                                                 Some(org_body),      [401, 401, 201, 403, 403, 403, 403, 403, 403, 403]),
+        case(M::GET,    "/v1/orgs/{org}",                                           None,                [401, 401, 200, 200, 403, 403, 403, 403, 403, 403]),
+        case(M::PUT,    "/v1/orgs/{org}/admins/{fresh}",                            None,                [401, 401, 204, 204, 403, 403, 403, 403, 403, 403]),
+        case(M::DELETE, "/v1/orgs/{org}/admins/{fresh}",                            None,                [401, 401, 204, 204, 403, 403, 403, 403, 403, 403]),
+        case(M::POST,   "/v1/orgs/{org}/sites",                                     Some(site_body),     [401, 401, 403, 201, 403, 403, 403, 403, 403, 403]),
         case(M::GET,    "/v1/sites/{site}",                                         None,                admins),
-        case(M::PUT,    "/v1/sites/{site}/products/perm-product",                   Some(product_body),  [401, 403, 201, 403, 403, 403, 403, 403]),
+        case(M::PUT,    "/v1/sites/{site}/products/perm-product",                   Some(product_body),  [401, 401, 403, 201, 403, 403, 403, 403, 403, 403]),
         case(M::GET,    "/v1/sites/{site}/products",                                None,                anyone),
-        case(M::PUT,    "/v1/sites/{site}/users/{fresh}",                           Some(user_body),     [401, 403, 201, 403, 201, 403, 403, 403]),
+        case(M::PUT,    "/v1/sites/{site}/users/{fresh}",                           Some(user_body),     [401, 401, 403, 201, 403, 201, 403, 403, 403, 403]),
         case(M::GET,    "/v1/sites/{site}/users/{member}",                          None,                admins),
-        case(M::DELETE, "/v1/sites/{site}/users/{site_user}",                       None,                [401, 403, 204, 403, 204, 403, 403, 403]),
+        case(M::DELETE, "/v1/sites/{site}/users/{site_user}",                       None,                [401, 401, 403, 204, 403, 204, 403, 403, 403, 403]),
         case(M::GET,    "/v1/me/admin-sites",                                       None,                anyone),
-        case(M::POST,   "/v1/sites/{site}/access-requests",                         Some(self_request),  [401, 201, 201, 201, 201, 201, 201, 201]),
-        case(M::POST,   "/v1/sites/{site}/access-requests",                         Some(on_behalf),     [401, 403, 403, 403, 201, 403, 201, 403]),
+        case(M::POST,   "/v1/sites/{site}/access-requests",                         Some(self_request),  [401, 401, 201, 201, 201, 201, 201, 201, 201, 403]),
+        case(M::POST,   "/v1/sites/{site}/access-requests",                         Some(on_behalf),     [401, 401, 403, 403, 403, 201, 403, 201, 403, 403]),
         case(M::GET,    "/v1/sites/{site}/access-requests",                         None,                admins),
-        case(M::GET,    "/v1/sites/{site}/access-requests/{request}",               None,                [401, 404, 200, 404, 200, 404, 200, 404]),
+        case(M::GET,    "/v1/sites/{site}/access-requests/{request}",               None,                [401, 401, 404, 200, 404, 200, 404, 200, 404, 404]),
         case(M::GET,    "/v1/sites/{site}/access-requests/{request}/review",        None,                admins),
         case(M::POST,   "/v1/sites/{site}/access-requests/{pending}/approve",       Some(json!({})),     admins),
         case(M::POST,   "/v1/sites/{site}/access-requests/{pending}/deny",          Some(json!({})),     admins),
-        case(M::POST,   "/v1/sites/{site}/access-requests/{pending}/cancel",        None,                [401, 404, 403, 404, 403, 404, 200, 404]),
+        case(M::POST,   "/v1/sites/{site}/access-requests/{pending}/cancel",        None,                [401, 401, 404, 403, 404, 403, 404, 200, 404, 404]),
         case(M::GET,    "/v1/me/access-requests",                                   None,                anyone),
         case(M::GET,    "/v1/sites/{site}/request-blocks",                          None,                admins),
-        case(M::DELETE, "/v1/sites/{site}/request-blocks/{blocked}",                None,                [401, 403, 204, 403, 204, 403, 403, 403]),
+        case(M::DELETE, "/v1/sites/{site}/request-blocks/{blocked}",                None,                [401, 401, 403, 204, 403, 204, 403, 403, 403, 403]),
         case(M::GET,    "/v1/sites/{site}/settings/access-requests",                None,                admins),
         case(M::PUT,    "/v1/sites/{site}/settings/access-requests",                Some(json!({"opted_out": false})), admins),
         case(M::PUT,    "/v1/sites/{site}/rollout",                                 Some(json!({"in_rollout": true})), platform_only),
-        case(M::POST,   "/v1/sites/{site}/access-requests/feedback",                Some(json!({"rating": 4})), [401, 403, 201, 403, 201, 403, 403, 403]),
+        case(M::POST,   "/v1/sites/{site}/access-requests/feedback",                Some(json!({"rating": 4})), [401, 401, 403, 201, 403, 201, 403, 403, 403, 403]),
         case(M::GET,    "/v1/feedback",                                             None,                platform_only),
         case(M::GET,    "/v1/sites/{site}/audit-events",                            None,                admins),
         case(M::GET,    "/v1/webhook-deliveries",                                   None,                platform_only),
-        case(M::POST,   "/v1/webhook-deliveries/{random}/retry",                    None,                [401, 404, 403, 403, 403, 403, 403, 403]),
+        case(M::POST,   "/v1/webhook-deliveries/{random}/retry",                    None,                [401, 401, 404, 403, 403, 403, 403, 403, 403, 403]),
         case(M::GET,    "/healthz",                                                 None,                public),
         case(M::GET,    "/readyz",                                                  None,                public),
         case(M::GET,    "/metrics",                                                 None,                public),
@@ -103,7 +105,7 @@ fn cases() -> Vec<Case> {
 /// another site of the same org.
 struct Cast {
     world: World,
-    callers: [Option<Actor>; 8],
+    callers: [Option<Actor>; 10],
     request_id: String,
 }
 
@@ -123,6 +125,10 @@ async fn cast(app: &TestApp) -> Cast {
     Cast {
         callers: [
             None,
+            Some(Actor {
+                token: format!("{}x", world.member.token),
+                ..world.member.clone()
+            }),
             Some(world.platform_admin.clone()),
             Some(world.org_admin.clone()),
             Some(other_org_admin),
@@ -130,6 +136,10 @@ async fn cast(app: &TestApp) -> Cast {
             Some(other_site_admin),
             Some(world.member.clone()),
             Some(world.outsider.clone()),
+            Some(Actor {
+                token: app.token_unverified("unverified", "unverified@gmail.test"),
+                ..app.actor("unverified", "unverified@gmail.test")
+            }),
         ],
         request_id: id_of(&request),
         world,
@@ -236,7 +246,7 @@ async fn unknown_sites_are_not_found_for_everyone(backend: Backend) {
         .into_iter()
         .filter(|case| case.path.contains("{site}"))
         .collect();
-    let no_token_first = |_: &Case, index: usize| if index == 0 { 401 } else { 404 };
+    let no_token_first = |_: &Case, index: usize| if index <= 1 { 401 } else { 404 };
     check_table(&app, &cast, &unknown, site_scoped, no_token_first).await;
 }
 
