@@ -293,6 +293,10 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::conflict("conflict", "the change collides with a concurrent one; try again")
             }
+            // PostgreSQL refuses NUL in text; the input is bad, not the service.
+            Error::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+                ApiError::BadRequest("text must not contain NUL characters".to_owned())
+            }
             other => ApiError::Internal(anyhow::Error::new(other).context("database error")),
         }
     }

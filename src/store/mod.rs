@@ -95,7 +95,7 @@ impl Db {
             .min_idle(Some(if postgres { 2 } else { 1 }))
             .connection_timeout(Duration::from_secs(10))
             .build(Manager::new(url))
-            .with_context(|| format!("cannot open the database ({})", redact_url(url)))?;
+            .with_context(|| format!("DATABASE_URL: cannot open the database {}", redact_url(url)))?;
         let db = Self { pool, postgres };
         db.migrate()?;
         Ok(db)
@@ -107,7 +107,7 @@ impl Db {
 
     /// Runs pending migrations of this backend.
     pub fn migrate(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.get().context("cannot connect to the database")?;
+        let mut conn = self.pool.get().context("DATABASE_URL: cannot connect to the database")?;
         if !self.postgres {
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
