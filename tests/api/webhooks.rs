@@ -109,6 +109,17 @@ async fn failed_attempts_are_retried_with_the_same_webhook_id(backend: Backend) 
         .find(|d| d["target"] == "group")
         .expect("a group delivery");
     assert_eq!(group["attempts"], 3);
+    // Every attempt is on record: when, what the receiver said, how long it took.
+    let log = group["attempt_log"].as_array().expect("an attempt log");
+    let statuses: Vec<&Value> = log.iter().map(|a| &a["status_code"]).collect();
+    assert_eq!(statuses, [&json!(500), &json!(500), &json!(204)]);
+    assert!(
+        log[0]["error"].is_string() && log[2]["error"].is_null(),
+        "{log:?}"
+    );
+    assert!(log
+        .iter()
+        .all(|a| a["duration_ms"].is_i64() && a["at"].is_string()));
 
     let calls = app.group.calls_for(&id);
     let answered: Vec<u16> = calls.iter().map(|c| c.answered).collect();
@@ -156,7 +167,18 @@ async fn exhausted_deliveries_fail_and_can_be_retried(backend: Backend) {
         .await;
     assert!((200..300).contains(&response.status), "{}", response.text);
 
+    assert_eq!(response.body["status"], "pending", "{}", response.text);
+    // A second retry of a delivery that is no longer failed is refused.
     app.wait_delivered(&id, 3).await;
+    app.send(
+        reqwest::Method::POST,
+        &retry,
+        Some(&app.platform_admin().token),
+        None,
+        &[],
+    )
+    .await
+    .expect_problem(409, "not_failed");
     let calls = app.group.calls_for(&id);
     assert_eq!(calls.len(), 3);
     assert_eq!(calls[2].answered, 204);
