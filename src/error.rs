@@ -29,18 +29,14 @@ impl FieldError {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     /// Always `about:blank`: `code` names the problem.
-    #[schema(example = "about:blank")]
     #[serde(rename = "type")]
     pub problem_type: &'static str,
     /// The HTTP status phrase.
-    #[schema(example = "Conflict")]
     pub title: String,
-    #[schema(example = 409)]
     pub status: u16,
     /// What went wrong, for people.
     pub detail: String,
     /// A stable snake_case word for programs, e.g. `duplicate_request`.
-    #[schema(example = "duplicate_request")]
     pub code: &'static str,
     /// The invalid fields, on `validation_failed`.
     #[serde(skip_serializing_if = "Option::is_none")]
