@@ -165,5 +165,44 @@ async fn three_instances_deliver_every_grant_once(backend: Backend) {
 
 backend_tests!(
     deliveries_survive_sigkill,
-    three_instances_deliver_every_grant_once
+    three_instances_deliver_every_grant_once,
+    the_database_refuses_a_second_seat_start
 );
+
+/// `billing.seat.start` is unique per site, product and account in the database itself,
+/// whatever the code above it does.
+async fn the_database_refuses_a_second_seat_start(backend: Backend) {
+    use access_requests::domain::WebhookTargetKind;
+    use access_requests::store::{outbox, Db};
+    use access_requests::webhooks::events;
+
+    let (_app, env) = TestApp::prepare(backend);
+    let url = env["DATABASE_URL"].clone();
+    let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url))
+        .await
+        .expect("the task runs")
+        .expect("the database opens");
+    let seat = || {
+        let mut row = events::delivery(WebhookTargetKind::Billing, "billing.seat.start", "r", json!({}));
+        row.grant_key = Some(events::grant_key("site", "jira-software", "account"));
+        row
+    };
+    let first = seat();
+    db.transaction(move |c| outbox::enqueue(c, &first))
+        .await
+        .expect("the first seat");
+    let second = seat();
+    let refused = db.transaction(move |c| outbox::enqueue(c, &second)).await;
+    assert!(
+        refused.is_err(),
+        "a second billing.seat.start for the same grant was stored"
+    );
+    let other = {
+        let mut row = seat();
+        row.grant_key = Some(events::grant_key("site", "jira-software", "someone-else"));
+        row
+    };
+    db.transaction(move |c| outbox::enqueue(c, &other))
+        .await
+        .expect("another account's seat");
+}
