@@ -132,9 +132,10 @@ pub fn over_limit(
     if limit == 0 || count < u64::from(limit) {
         return None;
     }
-    let frees_at = oldest_micros + window_micros;
-    let wait = (frees_at - now_micros).max(0);
-    Some(((wait + 999_999) / 1_000_000).max(1) as u64)
+    // Saturating: the times come from the database and the clock, but no input may overflow.
+    let frees_at = oldest_micros.saturating_add(window_micros);
+    let wait = frees_at.saturating_sub(now_micros).max(0);
+    Some((wait.saturating_add(999_999) / 1_000_000).max(1) as u64)
 }
 
 /// The cap on pending requests per requester and site; 0 is off.
@@ -282,6 +283,20 @@ mod tests {
         assert!(over_pending_cap(50, 50));
         assert!(!over_pending_cap(49, 50));
         assert!(!over_pending_cap(500, 0));
+    }
+
+    #[test]
+    fn limits_never_overflow() {
+        // Found by fuzz/domain_rules: `oldest + window` overflowed (a panic in debug builds).
+        assert_eq!(
+            over_limit(1, 1, i64::MAX, i64::MAX, i64::MIN),
+            Some(i64::MAX as u64 / 1_000_000)
+        );
+        assert_eq!(over_limit(1, 1, i64::MIN, i64::MIN, i64::MAX), Some(1));
+        assert_eq!(
+            over_limit(u64::MAX, u32::MAX, 0, i64::MAX, -1),
+            Some(i64::MAX as u64 / 1_000_000)
+        );
     }
 
     #[test]

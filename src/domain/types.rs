@@ -82,8 +82,10 @@ impl fmt::Display for ProductKey {
     }
 }
 
+// `$text` is a `tt`, not a `literal`: a `literal` fragment reaches the derives wrapped in an
+// invisible group, and utoipa then misses `#[serde(rename)]` and documents the variant names.
 macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
@@ -196,6 +198,29 @@ mod tests {
         assert_eq!(
             "cancelled".parse::<RequestStatus>().unwrap(),
             RequestStatus::Cancelled
+        );
+    }
+
+    #[test]
+    fn documented_enum_values_are_the_contract_words() {
+        use utoipa::PartialSchema;
+        let values = |schema| serde_json::to_value(schema).unwrap()["enum"].clone();
+        assert_eq!(
+            values(RequestKind::schema()),
+            serde_json::json!(["self", "on_behalf"])
+        );
+        assert_eq!(
+            values(RequestStatus::schema()),
+            serde_json::json!(["pending", "approved", "denied", "cancelled"])
+        );
+        assert_eq!(values(SiteRole::schema()), serde_json::json!(["member", "admin"]));
+        assert_eq!(
+            values(WebhookTargetKind::schema()),
+            serde_json::json!(["group", "billing", "notification"])
+        );
+        assert_eq!(
+            values(DeliveryStatus::schema()),
+            serde_json::json!(["pending", "delivered", "failed"])
         );
     }
 

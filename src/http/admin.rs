@@ -10,8 +10,8 @@ use validator::Validate;
 
 use super::directory::require_site_admin;
 use super::{
-    account_to_read, path_id, validated, BadRequest, BodyRejected, Forbidden, NotFound, PageQuery,
-    Unauthorized, Unavailable, Unprocessable,
+    account_to_read, path_id, validated, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound,
+    PageQuery, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::Caller;
 use crate::domain::external_requests_enabled;
@@ -105,7 +105,7 @@ pub async fn list_blocks(
 /// Lifts a block: the account may request access again. Site admins and org admins.
 #[utoipa::path(
     delete, path = "/v1/sites/{site_id}/request-blocks/{account_id}", tag = "blocks",
-    params(("site_id" = Uuid, Path), ("account_id" = String, Path)),
+    params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     responses((status = 204, description = "Lifted"), Unauthorized, Forbidden, NotFound, Unavailable),
     security(("bearer" = []))
 )]
@@ -201,10 +201,10 @@ pub async fn put_settings(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<PutSettings>,
+    body: web::Json<JsonObject<PutSettings>>,
 ) -> ApiResult<web::Json<AccessRequestSettings>> {
     let site_id = path_id(&path, "the site")?;
-    let opted_out = body.opted_out;
+    let opted_out = body.into_inner().into_inner().opted_out;
     let st = state.clone();
     let site = state
         .db
@@ -246,10 +246,10 @@ pub async fn put_rollout(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<PutRollout>,
+    body: web::Json<JsonObject<PutRollout>>,
 ) -> ApiResult<web::Json<AccessRequestSettings>> {
     let site_id = path_id(&path, "the site")?;
-    let in_rollout = body.in_rollout;
+    let in_rollout = body.into_inner().into_inner().in_rollout;
     let site = state
         .db
         .transaction(move |c| {
@@ -278,6 +278,7 @@ pub async fn put_rollout(
 pub struct CreateFeedback {
     #[validate(range(min = 1, max = 5, message = "must be from 1 to 5"))]
     #[schema(minimum = 1, maximum = 5)]
+    #[serde(deserialize_with = "super::whole_number")]
     pub rating: i32,
     #[validate(length(max = 2000, message = "at most 2000 characters"))]
     #[schema(max_length = 2000)]
@@ -327,10 +328,10 @@ pub async fn create_feedback(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CreateFeedback>,
+    body: web::Json<JsonObject<CreateFeedback>>,
 ) -> ApiResult<HttpResponse> {
     let site_id = path_id(&path, "the site")?;
-    let body = body.into_inner();
+    let body = body.into_inner().into_inner();
     let st = state.clone();
     let row = state
         .db

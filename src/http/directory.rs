@@ -11,7 +11,7 @@ use validator::{Validate, ValidationError};
 
 use super::{
     account_to_read, account_to_write, path_id, product_to_write, validated, BadRequest, BodyRejected,
-    Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable,
+    Forbidden, JsonObject, NotFound, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::Caller;
 use crate::domain::{starts_in_rollout, Access, SiteRole};
@@ -106,6 +106,44 @@ fn valid_domains(domains: &[String]) -> Result<(), ValidationError> {
     }
 }
 
+/// What `valid_domains` accepts, for the document: dot-separated labels of letters, digits and
+/// inner hyphens, at most 253 characters.
+const DOMAIN_PATTERN: &str =
+    r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
+
+/// An optional array of strings that match `pattern`, for fields whose items utoipa cannot constrain.
+fn string_list_schema(
+    description: &str,
+    pattern: &str,
+    max_length: usize,
+    max_items: usize,
+    example: serde_json::Value,
+) -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern))
+                .max_length(Some(max_length)),
+        )
+        .max_items(Some(max_items))
+        .description(Some(description))
+        .examples([example])
+        .build()
+}
+
+fn verified_domains_schema() -> utoipa::openapi::schema::Array {
+    string_list_schema(
+        "Email domains verified by the organization; shown in the review view.",
+        DOMAIN_PATTERN,
+        253,
+        100,
+        json!(["acme.com"]),
+    )
+}
+
 /// A new organization.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -118,7 +156,7 @@ pub struct CreateOrg {
         length(max = 100, message = "at most 100 domains"),
         custom(function = "valid_domains")
     )]
-    #[schema(max_items = 100, example = json!(["acme.com"]))]
+    #[schema(schema_with = verified_domains_schema)]
     pub verified_domains: Option<Vec<String>>,
 }
 
@@ -135,10 +173,10 @@ pub struct CreateOrg {
 pub async fn create_org(
     caller: Caller,
     state: web::Data<AppState>,
-    body: web::Json<CreateOrg>,
+    body: web::Json<JsonObject<CreateOrg>>,
 ) -> ApiResult<HttpResponse> {
     caller.require_platform_admin()?;
-    let body = validated(body.into_inner())?;
+    let body = validated(body.into_inner().into_inner())?;
     let mut domains: Vec<String> = body
         .verified_domains
         .unwrap_or_default()
@@ -192,7 +230,7 @@ pub async fn get_org(
 /// Makes an account an admin of the organization. Platform admins and the org's admins.
 #[utoipa::path(
     put, path = "/v1/orgs/{org_id}/admins/{account_id}", tag = "directory",
-    params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id")),
+    params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     responses((status = 204, description = "The account is an org admin"), Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable),
     security(("bearer" = []))
 )]
@@ -217,7 +255,7 @@ pub async fn put_org_admin(
 /// Removes an org admin (idempotent). Platform admins and the org's admins.
 #[utoipa::path(
     delete, path = "/v1/orgs/{org_id}/admins/{account_id}", tag = "directory",
-    params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id")),
+    params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     responses((status = 204, description = "The account is not an org admin"), Unauthorized, Forbidden, NotFound, Unavailable),
     security(("bearer" = []))
 )]
@@ -272,7 +310,7 @@ pub struct CreateSite {
         url(message = "must be an absolute URL"),
         length(max = 2048, message = "at most 2048 characters")
     )]
-    #[schema(max_length = 2048, example = "https://acme.atlassian.net")]
+    #[schema(format = "uri", max_length = 2048, example = "https://acme.atlassian.net")]
     pub url: String,
 }
 
@@ -291,10 +329,10 @@ pub async fn create_site(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CreateSite>,
+    body: web::Json<JsonObject<CreateSite>>,
 ) -> ApiResult<HttpResponse> {
     let org_id = path_id(&path, "the organization")?;
-    let body = body.into_inner();
+    let body = body.into_inner().into_inner();
     let percent = state.settings.rollout_percent;
     let site = state
         .db
@@ -405,11 +443,11 @@ pub async fn put_product(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<PutProduct>,
+    body: web::Json<JsonObject<PutProduct>>,
 ) -> ApiResult<HttpResponse> {
     let (site_id, key) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
-    let body = body.into_inner();
+    let body = body.into_inner().into_inner();
     let settings = state.settings.clone();
     let (product, created) = state
         .db
@@ -511,6 +549,16 @@ fn valid_product_keys(keys: &[String]) -> Result<(), ValidationError> {
     }
 }
 
+fn site_user_products_schema() -> utoipa::openapi::schema::Array {
+    string_list_schema(
+        "When given, exactly these products (no webhooks are sent: this is directory sync).",
+        r"^[a-z][a-z0-9-]{1,63}$",
+        64,
+        200,
+        json!(["jira-software"]),
+    )
+}
+
 /// A site user as the directory (or its sync job) knows them.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -530,14 +578,14 @@ pub struct PutSiteUser {
         length(max = 200, message = "at most 200 products"),
         custom(function = "valid_product_keys")
     )]
-    #[schema(max_items = 200)]
+    #[schema(schema_with = site_user_products_schema)]
     pub products: Option<Vec<String>>,
 }
 
 /// Creates or updates a site user. Site admins and org admins. Sends no webhooks.
 #[utoipa::path(
     put, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
-    params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id")),
+    params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     request_body = PutSiteUser,
     responses(
         (status = 200, description = "Updated", body = SiteUser),
@@ -550,11 +598,11 @@ pub async fn put_site_user(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<PutSiteUser>,
+    body: web::Json<JsonObject<PutSiteUser>>,
 ) -> ApiResult<HttpResponse> {
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
-    let body = body.into_inner();
+    let body = body.into_inner().into_inner();
     let settings = state.settings.clone();
     let (user, created) = state
         .db
@@ -609,7 +657,7 @@ pub async fn put_site_user(
 /// Reads a site user. Site admins and org admins.
 #[utoipa::path(
     get, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
-    params(("site_id" = Uuid, Path), ("account_id" = String, Path)),
+    params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     responses((status = 200, description = "The site user", body = SiteUser), Unauthorized, Forbidden, NotFound, Unavailable),
     security(("bearer" = []))
 )]
@@ -639,7 +687,7 @@ pub async fn get_site_user(
 /// Removes a user from the site, with their products. Site admins and org admins.
 #[utoipa::path(
     delete, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
-    params(("site_id" = Uuid, Path), ("account_id" = String, Path)),
+    params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     responses((status = 204, description = "Removed"), Unauthorized, Forbidden, NotFound, Unavailable),
     security(("bearer" = []))
 )]

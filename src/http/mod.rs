@@ -6,6 +6,9 @@ pub mod directory;
 pub mod ops;
 pub mod requests;
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PayloadError};
@@ -60,12 +63,71 @@ fn json_error(err: JsonPayloadError) -> ApiError {
     }
 }
 
-/// Parses a JSON body that may be left out (`approve`, `deny`, `cancel`).
+/// A body (or nested value) that must be a JSON object. serde alone would also build a
+/// struct from an array of its fields in order, past `deny_unknown_fields` and the document.
+#[derive(Debug)]
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            .map(JsonObject)
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "…")]` on an optional nested object.
+pub fn optional_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<JsonObject<T>>::deserialize(deserializer).map(|o| o.map(JsonObject::into_inner))
+}
+
+/// Parses a JSON body that may be left out (`approve`, `deny`, `cancel`); `null` counts as left out.
 pub fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("the body is not valid: {e}")))
+    serde_json::from_slice::<Option<JsonObject<T>>>(bytes)
+        .map(|body| body.map(JsonObject::into_inner).unwrap_or_default())
+        .map_err(|e| ApiError::BadRequest(format!("the body is not valid: {e}")))
+}
+
+/// An `i32` field written `3` or `3.0`: JSON Schema's `integer` is any number without a fraction.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .and_then(|n| i32::try_from(n).ok())
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(f))
+                .map(|f| f as i32)
+        })
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid value: {number}, expected a 32-bit integer"))
+        })
 }
 
 /// Checks a DTO's field rules; `422 validation_failed` lists what is wrong.
@@ -112,9 +174,11 @@ impl PageQuery {
         if !(1..=200).contains(&limit) {
             return Err(ApiError::invalid("limit", "must be from 1 to 200"));
         }
+        // `cursor=` (an empty value, as forms send it) is the first page.
         let cursor = self
             .cursor
             .as_deref()
+            .filter(|c| !c.is_empty())
             .map(crate::store::Cursor::decode)
             .transpose()?;
         Ok((limit, cursor))
@@ -134,6 +198,10 @@ pub fn problem_fallback<B: MessageBody + 'static>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    let allow = match status.as_u16() {
+        405 => res.request().match_pattern().and_then(|p| allowed_methods(&p)),
+        _ => None,
+    };
     let error = match status.as_u16() {
         404 => ApiError::not_found("the resource"),
         405 => ApiError::MethodNotAllowed,
@@ -147,9 +215,44 @@ pub fn problem_fallback<B: MessageBody + 'static>(
     if status.as_u16() == 405 || status.is_client_error() {
         *response.status_mut() = status;
     }
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))
+}
+
+/// The `Allow` header of a `405` on a route pattern: the methods the OpenAPI document lists
+/// for it (RFC 9110 requires the header on every `405`).
+fn allowed_methods(pattern: &str) -> Option<header::HeaderValue> {
+    static ALLOW: OnceLock<HashMap<String, header::HeaderValue>> = OnceLock::new();
+    let table = ALLOW.get_or_init(|| {
+        const METHODS: [&str; 8] = [
+            "get", "head", "post", "put", "patch", "delete", "options", "trace",
+        ];
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap_or_default();
+        let mut table: HashMap<String, header::HeaderValue> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(path, item)| {
+                let methods: Vec<String> = METHODS
+                    .iter()
+                    .filter(|m| item.get(**m).is_some())
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect();
+                let value = header::HeaderValue::from_str(&methods.join(", ")).ok()?;
+                Some((path.clone(), value))
+            })
+            .collect();
+        table.insert(
+            "/api-docs/openapi.json".to_owned(),
+            header::HeaderValue::from_static("GET"),
+        );
+        table
+    });
+    table.get(pattern).cloned()
 }
 
 /// `401`: no token, or a token that is not valid.
@@ -233,3 +336,69 @@ pub struct Conflict(pub Problem);
     content_type = "application/problem+json"
 )]
 pub struct Unavailable(pub Problem);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_bodies_may_be_left_out_or_null() {
+        let _: requests::ApproveBody = optional_body(b"").unwrap();
+        let _: requests::ApproveBody = optional_body(b" null ").unwrap();
+        let deny: requests::DenyBody = optional_body(br#"{"message": "no"}"#).unwrap();
+        assert_eq!(deny.message.as_deref(), Some("no"));
+        assert!(optional_body::<requests::ApproveBody>(b"[]").is_err());
+        assert!(optional_body::<requests::DenyBody>(br#"["no"]"#).is_err());
+    }
+
+    #[test]
+    fn bodies_are_objects_not_arrays_of_fields() {
+        // serde alone builds a struct from `[field, …]`, past `deny_unknown_fields`.
+        let org = |json: &str| serde_json::from_str::<JsonObject<directory::CreateOrg>>(json);
+        assert!(org(r#"["Acme", ["acme.com"]]"#).is_err());
+        assert!(org(r#"{"name": "Acme", "name": "Evil"}"#).is_err());
+        assert!(org(r#"{"name": "Acme", "extra": 1}"#).is_err());
+        assert_eq!(org(r#"{"name": "Acme"}"#).unwrap().into_inner().name, "Acme");
+        let create = |json: &str| serde_json::from_str::<JsonObject<requests::CreateAccessRequest>>(json);
+        assert!(create(r#"{"product_key": "jira", "subject": ["557058:ab"]}"#).is_err());
+        assert!(create(r#"{"product_key": "jira", "subject": null}"#).is_ok());
+        assert!(create(r#"{"product_key": "jira"}"#).is_ok());
+        let subject = create(r#"{"product_key": "jira", "subject": {"account_id": "a"}}"#);
+        assert_eq!(subject.unwrap().into_inner().subject.unwrap().account_id, "a");
+    }
+
+    #[test]
+    fn whole_numbers_may_have_a_zero_fraction() {
+        let rating = |json: &str| serde_json::from_str::<admin::CreateFeedback>(json).map(|f| f.rating);
+        assert_eq!(rating(r#"{"rating": 4}"#).unwrap(), 4);
+        assert_eq!(rating(r#"{"rating": 4.0}"#).unwrap(), 4);
+        assert!(rating(r#"{"rating": 4.5}"#).is_err());
+        assert!(rating(r#"{"rating": 1e10}"#).is_err());
+        assert!(rating(r#"{"rating": "4"}"#).is_err());
+    }
+
+    #[test]
+    fn an_empty_cursor_is_the_first_page() {
+        let empty = PageQuery {
+            limit: None,
+            cursor: Some(String::new()),
+        };
+        assert!(empty.parse().unwrap().1.is_none());
+        let forged = PageQuery {
+            limit: None,
+            cursor: Some("x".to_owned()),
+        };
+        assert!(forged.parse().is_err());
+    }
+
+    #[test]
+    fn a_405_allows_the_documented_methods() {
+        let allow = |pattern| allowed_methods(pattern).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            allow("/v1/sites/{site_id}/users/{account_id}").as_deref(),
+            Some("GET, PUT, DELETE")
+        );
+        assert_eq!(allow("/v1/orgs").as_deref(), Some("POST"));
+        assert_eq!(allow("/nowhere"), None);
+    }
+}

@@ -12,8 +12,8 @@ use validator::Validate;
 
 use super::directory::require_site_admin;
 use super::{
-    optional_body, path_id, validated, BadRequest, BodyRejected, Forbidden, NotFound, PageQuery,
-    Unauthorized, Unavailable, Unprocessable,
+    optional_body, path_id, product_to_write, validated, BadRequest, BodyRejected, Forbidden, JsonObject,
+    NotFound, PageQuery, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::Caller;
 use crate::domain::{
@@ -161,6 +161,7 @@ pub struct CreateAccessRequest {
     #[schema(pattern = "^[a-z][a-z0-9-]{1,63}$", example = "jira-software")]
     pub product_key: String,
     #[validate(nested)]
+    #[serde(default, deserialize_with = "super::optional_object")]
     pub subject: Option<SubjectInput>,
     #[validate(length(max = 500, message = "at most 500 characters"))]
     #[schema(max_length = 500, example = "I need to triage the support queue")]
@@ -255,7 +256,8 @@ struct Created {
     post, path = "/v1/sites/{site_id}/access-requests", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters")
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters",
+            nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")
     ),
     request_body = CreateAccessRequest,
     responses(
@@ -270,11 +272,11 @@ pub async fn create_request(
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<CreateAccessRequest>,
+    body: web::Json<JsonObject<CreateAccessRequest>>,
 ) -> ApiResult<HttpResponse> {
     let site_id = path_id(&path, "the site")?;
     let key = idempotency_key(&req)?;
-    let body = body.into_inner();
+    let body = body.into_inner().into_inner();
     let fingerprint = {
         let canonical = serde_json::to_value(&body).unwrap_or_default().to_string();
         format!("{:x}", Sha256::digest(format!("{site_id}\n{canonical}")))
@@ -538,6 +540,9 @@ pub async fn list_requests(
                 cursor: query.cursor,
             }
             .parse()?;
+            if let Some(key) = &query.product_key {
+                product_to_write(key)?;
+            }
             let filter = RequestFilter {
                 status: query.status,
                 product_key: query.product_key,
@@ -844,7 +849,8 @@ fn decision_target(
     post, path = "/v1/sites/{site_id}/access-requests/{request_id}/approve", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path), ("request_id" = Uuid, Path),
-        ("If-Match" = Option<String>, Header, description = "The version you reviewed, e.g. \"3\"")
+        ("If-Match" = Option<String>, Header, description = "The version you reviewed, e.g. \"3\"", nullable = false,
+            pattern = "^(\\*|(W/)?\"[0-9]{1,18}\"|[0-9]{1,18})$")
     ),
     request_body(content = Option<ApproveBody>, description = "`{}` or nothing"),
     responses(
@@ -931,7 +937,8 @@ pub async fn approve_request(
     post, path = "/v1/sites/{site_id}/access-requests/{request_id}/deny", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path), ("request_id" = Uuid, Path),
-        ("If-Match" = Option<String>, Header, description = "The version you reviewed, e.g. \"3\"")
+        ("If-Match" = Option<String>, Header, description = "The version you reviewed, e.g. \"3\"", nullable = false,
+            pattern = "^(\\*|(W/)?\"[0-9]{1,18}\"|[0-9]{1,18})$")
     ),
     request_body(content = Option<DenyBody>, description = "`{message?}` or nothing"),
     responses(
@@ -1020,7 +1027,8 @@ pub async fn deny_request(
     post, path = "/v1/sites/{site_id}/access-requests/{request_id}/cancel", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path), ("request_id" = Uuid, Path),
-        ("If-Match" = Option<String>, Header, description = "The version you saw, e.g. \"1\"")
+        ("If-Match" = Option<String>, Header, description = "The version you saw, e.g. \"1\"", nullable = false,
+            pattern = "^(\\*|(W/)?\"[0-9]{1,18}\"|[0-9]{1,18})$")
     ),
     request_body(content = Option<ApproveBody>, description = "`{}` or nothing"),
     responses(

@@ -107,7 +107,10 @@ impl Db {
 
     /// Runs pending migrations of this backend.
     pub fn migrate(&self) -> anyhow::Result<()> {
-        let mut conn = self.pool.get().context("DATABASE_URL: cannot connect to the database")?;
+        let mut conn = self
+            .pool
+            .get()
+            .context("DATABASE_URL: cannot connect to the database")?;
         if !self.postgres {
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
