@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::directory::require_site_admin;
+use super::directory::administered_site;
 use super::{
     account_to_read, path_id, validated, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound,
     PageQuery, Unauthorized, Unavailable, Unprocessable,
@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::models::{AuditRow, FeedbackRow, SiteRow};
 use crate::store::records::{self, audit, AuditEntry};
-use crate::store::{directory, now_micros, to_datetime, DbConnection};
+use crate::store::{directory, now_micros, to_datetime};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/sites/{site_id}/request-blocks").route(web::get().to(list_blocks)));
@@ -38,14 +38,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
     cfg.service(web::resource("/v1/feedback").route(web::get().to(list_feedback)));
     cfg.service(web::resource("/v1/sites/{site_id}/audit-events").route(web::get().to(list_audit)));
-}
-
-/// Loads a site for one of its admins (site admins and org admins).
-fn admin_site(c: &mut DbConnection, state: &AppState, caller: &Caller, site_id: &str) -> ApiResult<SiteRow> {
-    let (site, access) =
-        directory::site_access(c, site_id, caller.account_id(), &state.settings.platform_admins)?;
-    require_site_admin(&access)?;
-    Ok(site)
 }
 
 /// An account that may no longer request access on the site.
@@ -83,7 +75,7 @@ pub async fn list_blocks(
     let rows = state
         .db
         .run(move |c| {
-            let site = admin_site(c, &st, &caller, &site_id)?;
+            let site = administered_site(c, &st.settings, &caller, &site_id)?;
             directory::list_blocks(c, &site.id)
         })
         .await?;
@@ -120,7 +112,7 @@ pub async fn delete_block(
     state
         .db
         .transaction(move |c| {
-            let site = admin_site(c, &st, &caller, &site_id)?;
+            let site = administered_site(c, &st.settings, &caller, &site_id)?;
             let account = account_to_read(&account, "the block")?;
             if !directory::delete_block(c, &site.id, account.as_str())? {
                 return Err(ApiError::not_found("the block"));
@@ -177,7 +169,7 @@ pub async fn get_settings(
     let st = state.clone();
     let site = state
         .db
-        .run(move |c| admin_site(c, &st, &caller, &site_id))
+        .run(move |c| administered_site(c, &st.settings, &caller, &site_id))
         .await?;
     Ok(web::Json((&site).into()))
 }
@@ -209,7 +201,7 @@ pub async fn put_settings(
     let site = state
         .db
         .transaction(move |c| {
-            let site = admin_site(c, &st, &caller, &site_id)?;
+            let site = administered_site(c, &st.settings, &caller, &site_id)?;
             let site = directory::set_opted_out(c, &site.id, opted_out)?;
             audit(
                 c,
@@ -336,7 +328,7 @@ pub async fn create_feedback(
     let row = state
         .db
         .transaction(move |c| {
-            let site = admin_site(c, &st, &caller, &site_id)?;
+            let site = administered_site(c, &st.settings, &caller, &site_id)?;
             let body = validated(body)?;
             let row = FeedbackRow {
                 id: Uuid::new_v4().to_string(),
@@ -460,7 +452,7 @@ pub async fn list_audit(
     let page = state
         .db
         .run(move |c| {
-            let site = admin_site(c, &st, &caller, &site_id)?;
+            let site = administered_site(c, &st.settings, &caller, &site_id)?;
             records::list_audit(c, &site.id, request_id.as_deref(), limit, cursor)
         })
         .await?;

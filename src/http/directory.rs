@@ -14,12 +14,13 @@ use super::{
     Forbidden, JsonObject, NotFound, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::Caller;
+use crate::config::Settings;
 use crate::domain::{starts_in_rollout, Access, SiteRole};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::models::{OrgRow, ProductRow, SiteRow, SiteUserRow};
 use crate::store::records::{audit, AuditEntry};
-use crate::store::{directory, now_micros, to_datetime};
+use crate::store::{directory, now_micros, to_datetime, DbConnection};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/orgs").route(web::post().to(create_org)));
@@ -45,7 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Site admins and admins of the site's organization.
-pub fn require_site_admin(access: &Access) -> ApiResult<()> {
+fn require_site_admin(access: &Access) -> ApiResult<()> {
     if access.administers_site() {
         Ok(())
     } else {
@@ -53,6 +54,18 @@ pub fn require_site_admin(access: &Access) -> ApiResult<()> {
             "only admins of this site or its organization may do this",
         ))
     }
+}
+
+/// Loads a site for one of its admins (site admins and org admins); an unknown site is `404`.
+pub fn administered_site(
+    c: &mut DbConnection,
+    settings: &Settings,
+    caller: &Caller,
+    site_id: &str,
+) -> ApiResult<SiteRow> {
+    let (site, access) = directory::site_access(c, site_id, caller.account_id(), &settings.platform_admins)?;
+    require_site_admin(&access)?;
+    Ok(site)
 }
 
 /// Admins of the site's organization.
@@ -199,7 +212,7 @@ pub async fn create_org(
 }
 
 /// Loads an org the caller may administer: org admins of it and platform admins.
-fn org_for_admin(conn: &mut crate::store::DbConnection, org_id: &str, caller: &Caller) -> ApiResult<OrgRow> {
+fn org_for_admin(conn: &mut DbConnection, org_id: &str, caller: &Caller) -> ApiResult<OrgRow> {
     let org = directory::find_org(conn, org_id)?;
     if caller.platform_admin || directory::is_org_admin(conn, org_id, caller.account_id())? {
         Ok(org)
@@ -380,9 +393,7 @@ pub async fn get_site(
     let site = state
         .db
         .run(move |c| {
-            let (site, access) =
-                directory::site_access(c, &site_id, caller.account_id(), &admins.platform_admins)?;
-            require_site_admin(&access)?;
+            let site = administered_site(c, &admins, &caller, &site_id)?;
             Ok(site)
         })
         .await?;
@@ -525,7 +536,7 @@ pub struct SiteUser {
     pub updated_at: DateTime<Utc>,
 }
 
-fn site_user(conn: &mut crate::store::DbConnection, row: SiteUserRow) -> ApiResult<SiteUser> {
+fn site_user(conn: &mut DbConnection, row: SiteUserRow) -> ApiResult<SiteUser> {
     let products = directory::user_products(conn, &row.site_id, &row.account_id)?;
     let blocked = directory::find_block(conn, &row.site_id, &row.account_id)?.is_some();
     Ok(SiteUser {
@@ -607,8 +618,7 @@ pub async fn put_site_user(
     let (user, created) = state
         .db
         .transaction(move |c| {
-            let (site, access) = directory::site_access(c, &site_id, caller.account_id(), &settings.platform_admins)?;
-            require_site_admin(&access)?;
+            let site = administered_site(c, &settings, &caller, &site_id)?;
             let account = account_to_write(&account)?;
             let mut body = validated(body)?;
             if let Some(products) = body.products.as_mut() {
@@ -672,9 +682,7 @@ pub async fn get_site_user(
     let user = state
         .db
         .run(move |c| {
-            let (site, access) =
-                directory::site_access(c, &site_id, caller.account_id(), &settings.platform_admins)?;
-            require_site_admin(&access)?;
+            let site = administered_site(c, &settings, &caller, &site_id)?;
             let account = account_to_read(&account, "the site user")?;
             let row = directory::find_site_user(c, &site.id, account.as_str())?
                 .ok_or_else(|| ApiError::not_found("the site user"))?;
@@ -702,9 +710,7 @@ pub async fn delete_site_user(
     state
         .db
         .transaction(move |c| {
-            let (site, access) =
-                directory::site_access(c, &site_id, caller.account_id(), &settings.platform_admins)?;
-            require_site_admin(&access)?;
+            let site = administered_site(c, &settings, &caller, &site_id)?;
             let account = account_to_read(&account, "the site user")?;
             if !directory::delete_site_user(c, &site.id, account.as_str())? {
                 return Err(ApiError::not_found("the site user"));

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::directory::require_site_admin;
+use super::directory::administered_site;
 use super::{
     optional_body, path_id, product_to_write, validated, BadRequest, BodyRejected, Forbidden, JsonObject,
     NotFound, PageQuery, Unauthorized, Unavailable, Unprocessable,
@@ -532,9 +532,7 @@ pub async fn list_requests(
     let page = state
         .db
         .run(move |c| {
-            let (site, access) =
-                directory::site_access(c, &site_id, caller.account_id(), &settings.platform_admins)?;
-            require_site_admin(&access)?;
+            let site = administered_site(c, &settings, &caller, &site_id)?;
             let (limit, cursor) = PageQuery {
                 limit: query.limit,
                 cursor: query.cursor,
@@ -719,9 +717,7 @@ pub async fn review_request(
     let review = state
         .db
         .run(move |c| {
-            let (site, access) =
-                directory::site_access(c, &site_id, caller.account_id(), &settings.platform_admins)?;
-            require_site_admin(&access)?;
+            let site = administered_site(c, &settings, &caller, &site_id)?;
             let row = requests::find(c, &site.id, &request_id)?
                 .ok_or_else(|| ApiError::not_found("the access request"))?;
             let domains = directory::find_org(c, &site.org_id)?.domains();
@@ -834,8 +830,7 @@ fn decision_target(
     site_id: &str,
     request_id: &str,
 ) -> ApiResult<(SiteRow, RequestRow)> {
-    let (site, access) = directory::site_access(c, site_id, caller.account_id(), &settings.platform_admins)?;
-    require_site_admin(&access)?;
+    let site = administered_site(c, settings, caller, site_id)?;
     let row =
         requests::find(c, &site.id, request_id)?.ok_or_else(|| ApiError::not_found("the access request"))?;
     Ok((site, row))
