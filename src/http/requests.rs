@@ -554,6 +554,15 @@ pub async fn list_requests(
     Ok(web::Json(page.into()))
 }
 
+/// The site and request ids of a `…/access-requests/{request_id}…` path.
+fn request_ids(path: web::Path<(String, String)>) -> ApiResult<(String, String)> {
+    let (site_id, request_id) = path.into_inner();
+    Ok((
+        path_id(&site_id, "the site")?,
+        path_id(&request_id, "the access request")?,
+    ))
+}
+
 fn request_response(status: actix_web::http::StatusCode, row: RequestRow) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::ETAG, format!("\"{}\"", row.version)))
@@ -592,9 +601,7 @@ pub async fn get_request(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let (site_id, request_id) = path.into_inner();
-    let site_id = path_id(&site_id, "the site")?;
-    let request_id = path_id(&request_id, "the access request")?;
+    let (site_id, request_id) = request_ids(path)?;
     let settings = state.settings.clone();
     let (_, _, row) = state
         .db
@@ -710,9 +717,7 @@ pub async fn review_request(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> ApiResult<web::Json<Review>> {
-    let (site_id, request_id) = path.into_inner();
-    let site_id = path_id(&site_id, "the site")?;
-    let request_id = path_id(&request_id, "the access request")?;
+    let (site_id, request_id) = request_ids(path)?;
     let settings = state.settings.clone();
     let review = state
         .db
@@ -861,9 +866,7 @@ pub async fn approve_request(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let (site_id, request_id) = path.into_inner();
-    let site_id = path_id(&site_id, "the site")?;
-    let request_id = path_id(&request_id, "the access request")?;
+    let (site_id, request_id) = request_ids(path)?;
     let _: ApproveBody = optional_body(&body)?;
     let if_match = if_match(&req)?;
     let settings = state.settings.clone();
@@ -949,9 +952,7 @@ pub async fn deny_request(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let (site_id, request_id) = path.into_inner();
-    let site_id = path_id(&site_id, "the site")?;
-    let request_id = path_id(&request_id, "the access request")?;
+    let (site_id, request_id) = request_ids(path)?;
     let body: DenyBody = validated(optional_body(&body)?)?;
     let if_match = if_match(&req)?;
     let settings = state.settings.clone();
@@ -1039,9 +1040,7 @@ pub async fn cancel_request(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let (site_id, request_id) = path.into_inner();
-    let site_id = path_id(&site_id, "the site")?;
-    let request_id = path_id(&request_id, "the access request")?;
+    let (site_id, request_id) = request_ids(path)?;
     let _: ApproveBody = optional_body(&body)?;
     let if_match = if_match(&req)?;
     let settings = state.settings.clone();
