@@ -272,8 +272,11 @@ pub struct CreateFeedback {
     #[schema(minimum = 1, maximum = 5)]
     #[serde(deserialize_with = "super::whole_number")]
     pub rating: i32,
-    #[validate(length(max = 2000, message = "at most 2000 characters"))]
-    #[schema(max_length = 2000)]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(max = 2000, message = "at most 2000 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
     pub comment: Option<String>,
 }
 

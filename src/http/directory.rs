@@ -161,8 +161,11 @@ fn verified_domains_schema() -> utoipa::openapi::schema::Array {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
-    #[validate(length(min = 1, max = 200, message = "must be 1-200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Acme")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(min = 1, max = 200, message = "must be 1-200 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Acme")]
     pub name: String,
     /// Email domains verified by the organization; shown in the review view.
     #[validate(
@@ -316,8 +319,11 @@ impl From<SiteRow> for Site {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSite {
-    #[validate(length(min = 1, max = 200, message = "must be 1-200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Acme Jira")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(min = 1, max = 200, message = "must be 1-200 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Acme Jira")]
     pub name: String,
     #[validate(
         url(message = "must be an absolute URL"),
@@ -430,11 +436,17 @@ impl From<ProductRow> for Product {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutProduct {
-    #[validate(length(min = 1, max = 200, message = "must be 1-200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "Jira Software")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(min = 1, max = 200, message = "must be 1-200 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Jira Software")]
     pub name: String,
-    #[validate(length(min = 1, max = 200, message = "must be 1-200 characters"))]
-    #[schema(min_length = 1, max_length = 200, example = "jira-software-users")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(min = 1, max = 200, message = "must be 1-200 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "jira-software-users")]
     pub default_group: String,
 }
 
@@ -580,8 +592,11 @@ pub struct PutSiteUser {
     )]
     #[schema(format = Email, max_length = 320, example = "sam@acme.com")]
     pub email: String,
-    #[validate(length(max = 200, message = "at most 200 characters"))]
-    #[schema(max_length = 200, example = "Sam Jones")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(max = 200, message = "at most 200 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 200, example = "Sam Jones")]
     pub display_name: Option<String>,
     pub role: SiteRole,
     /// When given, exactly these products (no webhooks are sent: this is directory sync).

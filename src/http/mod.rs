@@ -130,6 +130,15 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result
         })
 }
 
+/// Text fields refuse NUL characters: PostgreSQL cannot store them and no name or message needs one.
+pub fn no_nul(text: &str) -> Result<(), validator::ValidationError> {
+    if text.contains('\0') {
+        Err(validator::ValidationError::new("nul").with_message("must not contain NUL characters".into()))
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks a DTO's field rules; `422 validation_failed` lists what is wrong.
 pub fn validated<T: Validate>(body: T) -> ApiResult<T> {
     body.validate()?;

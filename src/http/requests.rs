@@ -149,8 +149,11 @@ pub struct SubjectInput {
     )]
     #[schema(format = Email, max_length = 320)]
     pub email: Option<String>,
-    #[validate(length(max = 200, message = "at most 200 characters"))]
-    #[schema(max_length = 200)]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(max = 200, message = "at most 200 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 200)]
     pub display_name: Option<String>,
 }
 
@@ -163,8 +166,11 @@ pub struct CreateAccessRequest {
     #[validate(nested)]
     #[serde(default, deserialize_with = "super::optional_object")]
     pub subject: Option<SubjectInput>,
-    #[validate(length(max = 500, message = "at most 500 characters"))]
-    #[schema(max_length = 500, example = "I need to triage the support queue")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(max = 500, message = "at most 500 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 500, example = "I need to triage the support queue")]
     pub reason: Option<String>,
 }
 
@@ -503,8 +509,10 @@ pub struct ListQuery {
     pub product_key: Option<String>,
     pub kind: Option<RequestKind>,
     /// Account id of the requester.
+    #[param(pattern = "^[A-Za-z0-9:_-]{1,128}$")]
     pub requester: Option<String>,
     /// Account id of the subject.
+    #[param(pattern = "^[A-Za-z0-9:_-]{1,128}$")]
     pub subject: Option<String>,
     /// How many items to return, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]
@@ -540,6 +548,11 @@ pub async fn list_requests(
             .parse()?;
             if let Some(key) = &query.product_key {
                 product_to_write(key)?;
+            }
+            for (name, account) in [("requester", &query.requester), ("subject", &query.subject)] {
+                if let Some(account) = account {
+                    AccountId::parse(account).map_err(|e| ApiError::invalid(name, e.to_string()))?;
+                }
             }
             let filter = RequestFilter {
                 status: query.status,
@@ -771,8 +784,11 @@ pub struct ApproveBody {}
 #[serde(deny_unknown_fields)]
 pub struct DenyBody {
     /// A short message for the requester.
-    #[validate(length(max = 500, message = "at most 500 characters"))]
-    #[schema(max_length = 500, example = "Please ask your team lead first.")]
+    #[validate(
+        custom(function = "crate::http::no_nul"),
+        length(max = 500, message = "at most 500 characters")
+    )]
+    #[schema(pattern = "^[^\\u0000]*$", max_length = 500, example = "Please ask your team lead first.")]
     pub message: Option<String>,
 }
 
