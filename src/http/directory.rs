@@ -323,7 +323,12 @@ pub struct CreateSite {
         custom(function = "crate::http::no_nul"),
         length(min = 1, max = 200, message = "must be 1-200 characters")
     )]
-    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Acme Jira")]
+    #[schema(
+        pattern = "^[^\\u0000]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Acme Jira"
+    )]
     pub name: String,
     #[validate(
         url(message = "must be an absolute URL"),
@@ -440,13 +445,23 @@ pub struct PutProduct {
         custom(function = "crate::http::no_nul"),
         length(min = 1, max = 200, message = "must be 1-200 characters")
     )]
-    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Jira Software")]
+    #[schema(
+        pattern = "^[^\\u0000]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "Jira Software"
+    )]
     pub name: String,
     #[validate(
         custom(function = "crate::http::no_nul"),
         length(min = 1, max = 200, message = "must be 1-200 characters")
     )]
-    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "jira-software-users")]
+    #[schema(
+        pattern = "^[^\\u0000]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "jira-software-users"
+    )]
     pub default_group: String,
 }
 

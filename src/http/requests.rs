@@ -170,7 +170,11 @@ pub struct CreateAccessRequest {
         custom(function = "crate::http::no_nul"),
         length(max = 500, message = "at most 500 characters")
     )]
-    #[schema(pattern = "^[^\\u0000]*$", max_length = 500, example = "I need to triage the support queue")]
+    #[schema(
+        pattern = "^[^\\u0000]*$",
+        max_length = 500,
+        example = "I need to triage the support queue"
+    )]
     pub reason: Option<String>,
 }
 
@@ -788,7 +792,11 @@ pub struct DenyBody {
         custom(function = "crate::http::no_nul"),
         length(max = 500, message = "at most 500 characters")
     )]
-    #[schema(pattern = "^[^\\u0000]*$", max_length = 500, example = "Please ask your team lead first.")]
+    #[schema(
+        pattern = "^[^\\u0000]*$",
+        max_length = 500,
+        example = "Please ask your team lead first."
+    )]
     pub message: Option<String>,
 }
 
