@@ -111,7 +111,16 @@ async fn settings_combine_rollout_and_opt_out(backend: Backend) {
 }
 
 async fn full_rollout_puts_new_sites_in(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.rollout_percent = 100).await;
+    new_sites_follow_rollout_percent(backend, 100, true).await;
+}
+
+async fn no_rollout_leaves_new_sites_out(backend: Backend) {
+    new_sites_follow_rollout_percent(backend, 0, false).await;
+}
+
+/// Every new site starts in the rollout at 100 % and none at 0 %.
+async fn new_sites_follow_rollout_percent(backend: Backend, percent: u8, in_rollout: bool) {
+    let app = spawn_app_with(backend, |s| s.rollout_percent = percent).await;
     let org_id = id_of(&app.create_org("Rolled", &[]).await);
     let admin = app.actor("rolled-admin", "admin@rolled.test");
     app.add_org_admin(&org_id, &admin.id).await;
@@ -126,28 +135,7 @@ async fn full_rollout_puts_new_sites_in(backend: Backend) {
             .expect(200);
         assert_eq!(
             settings,
-            json!({"in_rollout": true, "opted_out": false, "external_requests_enabled": true})
-        );
-    }
-}
-
-async fn no_rollout_leaves_new_sites_out(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.rollout_percent = 0).await;
-    let org_id = id_of(&app.create_org("Held", &[]).await);
-    let admin = app.actor("held-admin", "admin@held.test");
-    app.add_org_admin(&org_id, &admin.id).await;
-    for name in ["One", "Two", "Three"] {
-        let site = id_of(&app.create_site(&org_id, &admin, name).await);
-        let settings = app
-            .get(
-                &format!("/v1/sites/{site}/settings/access-requests"),
-                &admin.token,
-            )
-            .await
-            .expect(200);
-        assert_eq!(
-            settings,
-            json!({"in_rollout": false, "opted_out": false, "external_requests_enabled": false})
+            json!({"in_rollout": in_rollout, "opted_out": false, "external_requests_enabled": in_rollout})
         );
     }
 }

@@ -61,6 +61,17 @@ async fn deliveries_with_status(app: &TestApp, status: &str) -> Vec<Value> {
     app.collect_pages(&path, &app.platform_admin().token, 200).await
 }
 
+/// Waits until some delivery has `status`; returns every delivery that has it.
+async fn wait_for_status(app: &TestApp, status: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    wait_for(&format!("a {status} delivery"), WAIT, async || {
+        found = deliveries_with_status(app, status).await;
+        !found.is_empty()
+    })
+    .await;
+    found
+}
+
 async fn webhooks_follow_standard_webhooks(backend: Backend) {
     let app = spawn_app(backend).await;
     let id = approved_request(&app).await;
@@ -138,12 +149,7 @@ async fn exhausted_deliveries_fail_and_can_be_retried(backend: Backend) {
     app.group.answer(500);
     let id = approved_request(&app).await;
 
-    let mut failed = Vec::new();
-    wait_for("a failed delivery", WAIT, async || {
-        failed = deliveries_with_status(&app, "failed").await;
-        !failed.is_empty()
-    })
-    .await;
+    let failed = wait_for_status(&app, "failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     let delivery = &failed[0];
     assert_eq!(
@@ -201,12 +207,7 @@ async fn deliveries_list_filters_by_status_and_pages(backend: Backend) {
     app.billing.answer(503);
     let id = approved_request(&app).await;
 
-    let mut failed = Vec::new();
-    wait_for("the billing delivery to fail", WAIT, async || {
-        failed = deliveries_with_status(&app, "failed").await;
-        !failed.is_empty()
-    })
-    .await;
+    let failed = wait_for_status(&app, "failed").await;
     let mut delivered = Vec::new();
     wait_for("the other deliveries", WAIT, async || {
         delivered = deliveries_with_status(&app, "delivered").await;
@@ -296,12 +297,7 @@ async fn unreachable_targets_are_retried_then_failed(backend: Backend) {
     .await;
     let id = approved_request(&app).await;
 
-    let mut failed = Vec::new();
-    wait_for("the billing delivery to fail", WAIT, async || {
-        failed = deliveries_with_status(&app, "failed").await;
-        !failed.is_empty()
-    })
-    .await;
+    let failed = wait_for_status(&app, "failed").await;
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(
         (
