@@ -7,7 +7,6 @@ use super::types::{RequestKind, RequestStatus, SiteRole};
 /// What the directory says about a caller on one site.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Access {
-    pub platform_admin: bool,
     pub org_admin: bool,
     pub site_role: Option<SiteRole>,
 }

@@ -71,11 +71,10 @@ pub async fn list_blocks(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<RequestBlockList>> {
     let site_id = path_id(&path, "the site")?;
-    let st = state.clone();
     let rows = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &st.settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             directory::list_blocks(c, &site.id)
         })
         .await?;
@@ -108,11 +107,10 @@ pub async fn delete_block(
 ) -> ApiResult<HttpResponse> {
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
-    let st = state.clone();
     state
         .db
         .transaction(move |c| {
-            let site = administered_site(c, &st.settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let account = account_to_read(&account, "the block")?;
             if !directory::delete_block(c, &site.id, account.as_str())? {
                 return Err(ApiError::not_found("the block"));
@@ -166,10 +164,9 @@ pub async fn get_settings(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<AccessRequestSettings>> {
     let site_id = path_id(&path, "the site")?;
-    let st = state.clone();
     let site = state
         .db
-        .run(move |c| administered_site(c, &st.settings, &caller, &site_id))
+        .run(move |c| administered_site(c, &caller, &site_id))
         .await?;
     Ok(web::Json((&site).into()))
 }
@@ -197,11 +194,10 @@ pub async fn put_settings(
 ) -> ApiResult<web::Json<AccessRequestSettings>> {
     let site_id = path_id(&path, "the site")?;
     let opted_out = body.into_inner().into_inner().opted_out;
-    let st = state.clone();
     let site = state
         .db
         .transaction(move |c| {
-            let site = administered_site(c, &st.settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let site = directory::set_opted_out(c, &site.id, opted_out)?;
             audit(
                 c,
@@ -327,11 +323,10 @@ pub async fn create_feedback(
 ) -> ApiResult<HttpResponse> {
     let site_id = path_id(&path, "the site")?;
     let body = body.into_inner().into_inner();
-    let st = state.clone();
     let row = state
         .db
         .transaction(move |c| {
-            let site = administered_site(c, &st.settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let body = validated(body)?;
             let row = FeedbackRow {
                 id: Uuid::new_v4().to_string(),
@@ -451,11 +446,10 @@ pub async fn list_audit(
     }
     .parse()?;
     let request_id = query.request_id.map(|id| id.to_string());
-    let st = state.clone();
     let page = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &st.settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             records::list_audit(c, &site.id, request_id.as_deref(), limit, cursor)
         })
         .await?;

@@ -14,7 +14,6 @@ use super::{
     Forbidden, JsonObject, NotFound, Unauthorized, Unavailable, Unprocessable,
 };
 use crate::auth::Caller;
-use crate::config::Settings;
 use crate::domain::{starts_in_rollout, Access, SiteRole};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
@@ -57,13 +56,8 @@ fn require_site_admin(access: &Access) -> ApiResult<()> {
 }
 
 /// Loads a site for one of its admins (site admins and org admins); an unknown site is `404`.
-pub fn administered_site(
-    c: &mut DbConnection,
-    settings: &Settings,
-    caller: &Caller,
-    site_id: &str,
-) -> ApiResult<SiteRow> {
-    let (site, access) = directory::site_access(c, site_id, caller.account_id(), &settings.platform_admins)?;
+pub fn administered_site(c: &mut DbConnection, caller: &Caller, site_id: &str) -> ApiResult<SiteRow> {
+    let (site, access) = directory::site_access(c, site_id, caller.account_id())?;
     require_site_admin(&access)?;
     Ok(site)
 }
@@ -400,11 +394,10 @@ pub async fn get_site(
     path: web::Path<String>,
 ) -> ApiResult<web::Json<Site>> {
     let site_id = path_id(&path, "the site")?;
-    let admins = state.settings.clone();
     let site = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &admins, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             Ok(site)
         })
         .await?;
@@ -486,11 +479,10 @@ pub async fn put_product(
     let (site_id, key) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
     let body = body.into_inner().into_inner();
-    let settings = state.settings.clone();
     let (product, created) = state
         .db
         .transaction(move |c| {
-            let (site, access) = directory::site_access(c, &site_id, caller.account_id(), &settings.platform_admins)?;
+            let (site, access) = directory::site_access(c, &site_id, caller.account_id())?;
             require_org_admin(&access)?;
             let key = product_to_write(&key)?;
             let body = validated(body)?;
@@ -644,11 +636,10 @@ pub async fn put_site_user(
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
     let body = body.into_inner().into_inner();
-    let settings = state.settings.clone();
     let (user, created) = state
         .db
         .transaction(move |c| {
-            let site = administered_site(c, &settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let account = account_to_write(&account)?;
             let mut body = validated(body)?;
             if let Some(products) = body.products.as_mut() {
@@ -708,11 +699,10 @@ pub async fn get_site_user(
 ) -> ApiResult<web::Json<SiteUser>> {
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
-    let settings = state.settings.clone();
     let user = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let account = account_to_read(&account, "the site user")?;
             let row = directory::find_site_user(c, &site.id, account.as_str())?
                 .ok_or_else(|| ApiError::not_found("the site user"))?;
@@ -736,11 +726,10 @@ pub async fn delete_site_user(
 ) -> ApiResult<HttpResponse> {
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
-    let settings = state.settings.clone();
     state
         .db
         .transaction(move |c| {
-            let site = administered_site(c, &settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let account = account_to_read(&account, "the site user")?;
             if !directory::delete_site_user(c, &site.id, account.as_str())? {
                 return Err(ApiError::not_found("the site user"));

@@ -335,8 +335,7 @@ fn create_in_tx(
     key: Option<String>,
     fingerprint: String,
 ) -> ApiResult<Created> {
-    let settings = &state.settings;
-    let (site, access) = directory::site_access(c, site_id, caller.account_id(), &settings.platform_admins)?;
+    let (site, access) = directory::site_access(c, site_id, caller.account_id())?;
     if let Some(key) = &key {
         if let Some(stored) = find_idempotent(c, caller.account_id(), key)? {
             if stored.fingerprint != fingerprint {
@@ -540,11 +539,10 @@ pub async fn list_requests(
 ) -> ApiResult<web::Json<AccessRequestPage>> {
     let site_id = path_id(&path, "the site")?;
     let query = query.into_inner();
-    let settings = state.settings.clone();
     let page = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let (limit, cursor) = PageQuery {
                 limit: query.limit,
                 cursor: query.cursor,
@@ -590,12 +588,11 @@ fn request_response(status: actix_web::http::StatusCode, row: RequestRow) -> Htt
 /// Anyone else gets `404`, as if it did not exist.
 fn visible_request(
     c: &mut DbConnection,
-    settings: &crate::config::Settings,
     caller: &Caller,
     site_id: &str,
     request_id: &str,
 ) -> ApiResult<(SiteRow, crate::domain::Access, RequestRow)> {
-    let (site, access) = directory::site_access(c, site_id, caller.account_id(), &settings.platform_admins)?;
+    let (site, access) = directory::site_access(c, site_id, caller.account_id())?;
     let row =
         requests::find(c, &site.id, request_id)?.ok_or_else(|| ApiError::not_found("the access request"))?;
     let involved =
@@ -619,10 +616,9 @@ pub async fn get_request(
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (site_id, request_id) = request_ids(path)?;
-    let settings = state.settings.clone();
     let (_, _, row) = state
         .db
-        .run(move |c| visible_request(c, &settings, &caller, &site_id, &request_id))
+        .run(move |c| visible_request(c, &caller, &site_id, &request_id))
         .await?;
     Ok(request_response(actix_web::http::StatusCode::OK, row))
 }
@@ -735,11 +731,10 @@ pub async fn review_request(
     path: web::Path<(String, String)>,
 ) -> ApiResult<web::Json<Review>> {
     let (site_id, request_id) = request_ids(path)?;
-    let settings = state.settings.clone();
     let review = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &settings, &caller, &site_id)?;
+            let site = administered_site(c, &caller, &site_id)?;
             let row = requests::find(c, &site.id, &request_id)?
                 .ok_or_else(|| ApiError::not_found("the access request"))?;
             let domains = directory::find_org(c, &site.org_id)?.domains();
@@ -854,12 +849,11 @@ fn transition(
 
 fn decision_target(
     c: &mut DbConnection,
-    settings: &crate::config::Settings,
     caller: &Caller,
     site_id: &str,
     request_id: &str,
 ) -> ApiResult<(SiteRow, RequestRow)> {
-    let site = administered_site(c, settings, caller, site_id)?;
+    let site = administered_site(c, caller, site_id)?;
     let row =
         requests::find(c, &site.id, request_id)?.ok_or_else(|| ApiError::not_found("the access request"))?;
     Ok((site, row))
@@ -897,7 +891,7 @@ pub async fn approve_request(
     let row = state
         .db
         .transaction(move |c| {
-            let (site, row) = decision_target(c, &settings, &caller, &site_id, &request_id)?;
+            let (site, row) = decision_target(c, &caller, &site_id, &request_id)?;
             let now = now_micros();
             let approved = transition(c, &row, if_match, Transition {
                 status: RequestStatus::Approved,
@@ -983,7 +977,7 @@ pub async fn deny_request(
     let row = state
         .db
         .transaction(move |c| {
-            let (site, row) = decision_target(c, &settings, &caller, &site_id, &request_id)?;
+            let (site, row) = decision_target(c, &caller, &site_id, &request_id)?;
             let now = now_micros();
             let denied = transition(
                 c,
@@ -1067,11 +1061,10 @@ pub async fn cancel_request(
     let (site_id, request_id) = request_ids(path)?;
     let _: ApproveBody = optional_body(&body)?;
     let if_match = if_match(&req)?;
-    let settings = state.settings.clone();
     let row = state
         .db
         .transaction(move |c| {
-            let (site, _, row) = visible_request(c, &settings, &caller, &site_id, &request_id)?;
+            let (site, _, row) = visible_request(c, &caller, &site_id, &request_id)?;
             if row.requester_account_id != caller.account_id() {
                 return Err(ApiError::forbidden("only the requester may cancel a request"));
             }

@@ -67,12 +67,7 @@ pub fn find_site(conn: &mut DbConnection, site_id: &str) -> ApiResult<SiteRow> {
 }
 
 /// What `account_id` may do on `site`, from the directory.
-pub fn access(
-    conn: &mut DbConnection,
-    site: &SiteRow,
-    account_id: &str,
-    platform_admins: &HashSet<String>,
-) -> ApiResult<Access> {
+pub fn access(conn: &mut DbConnection, site: &SiteRow, account_id: &str) -> ApiResult<Access> {
     let site_role = site_users::table
         .find((&site.id, account_id))
         .select(site_users::role)
@@ -80,21 +75,15 @@ pub fn access(
         .optional()?
         .and_then(|role| role.parse::<SiteRole>().ok());
     Ok(Access {
-        platform_admin: platform_admins.contains(account_id),
         org_admin: is_org_admin(conn, &site.org_id, account_id)?,
         site_role,
     })
 }
 
 /// Loads a site and the caller's access to it; an unknown site is `404`.
-pub fn site_access(
-    conn: &mut DbConnection,
-    site_id: &str,
-    account_id: &str,
-    platform_admins: &HashSet<String>,
-) -> ApiResult<(SiteRow, Access)> {
+pub fn site_access(conn: &mut DbConnection, site_id: &str, account_id: &str) -> ApiResult<(SiteRow, Access)> {
     let site = find_site(conn, site_id)?;
-    let access = access(conn, &site, account_id, platform_admins)?;
+    let access = access(conn, &site, account_id)?;
     Ok((site, access))
 }
 

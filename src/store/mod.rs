@@ -101,10 +101,6 @@ impl Db {
         Ok(db)
     }
 
-    pub fn is_postgres(&self) -> bool {
-        self.postgres
-    }
-
     /// Runs pending migrations of this backend.
     pub fn migrate(&self) -> anyhow::Result<()> {
         let mut conn = self
