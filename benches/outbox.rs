@@ -136,7 +136,7 @@ async fn run(label: &str, database_url: String, deliveries: usize, approvals: us
     let app = Application::build(settings).await.expect("start the service");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    let db = tokio::task::spawn_blocking(move || Db::connect(&database_url))
+    let db = tokio::task::spawn_blocking(move || Db::connect(&database_url, None))
         .await
         .unwrap()
         .expect("open the database");

@@ -54,6 +54,12 @@ pub struct Settings {
     pub rollout_percent: u8,
     pub rate_limit_create_per_minute: u32,
     pub max_pending_per_requester: u32,
+    /// How long a request may stay pending before it expires (`PENDING_REQUEST_TTL_SECS`).
+    pub pending_request_ttl_secs: u64,
+    /// How long before its end a grant's `grant.expiring` goes out (`GRANT_EXPIRY_WARNING_SECS`).
+    pub grant_expiry_warning_secs: u64,
+    /// The most connections one instance opens (`DATABASE_POOL_SIZE`); `None`: the backend's default.
+    pub database_pool_size: Option<u32>,
 }
 
 /// A setting that could not be used; its `Display` is the one line start-up prints.
@@ -104,8 +110,17 @@ impl Settings {
             ));
         }
 
+        let database_url = get("DATABASE_URL").map_or_else(
+            || Ok(DEFAULT_DATABASE_URL.to_owned()),
+            |url| database_url(url.trim()),
+        )?;
+        let database_pool_size = match get("DATABASE_POOL_SIZE") {
+            Some(_) => Some(number(&get, "DATABASE_POOL_SIZE", 1, 1, 1024)?),
+            None => None,
+        };
+
         Ok(Settings {
-            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            database_url,
             listen_addr,
             jwt_hs256_secret,
             jwt_jwks_url,
@@ -128,6 +143,9 @@ impl Settings {
             rollout_percent: number(&get, "ROLLOUT_PERCENT", 0, 0, 100)?,
             rate_limit_create_per_minute: number(&get, "RATE_LIMIT_CREATE_PER_MINUTE", 30, 0, 1_000_000)?,
             max_pending_per_requester: number(&get, "MAX_PENDING_PER_REQUESTER", 50, 0, 1_000_000)?,
+            pending_request_ttl_secs: number(&get, "PENDING_REQUEST_TTL_SECS", 604_800, 1, 315_360_000)?,
+            grant_expiry_warning_secs: number(&get, "GRANT_EXPIRY_WARNING_SECS", 86_400, 0, 315_360_000)?,
+            database_pool_size,
         })
     }
 
@@ -139,6 +157,34 @@ impl Settings {
 
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// `DATABASE_URL`: a `postgres://` or `postgresql://` URL, or an SQLite file (a path, a
+/// `sqlite://` URL or a `file:` URI). Anything else that names a scheme is refused at once:
+/// `postgres:/db` must not quietly become an SQLite file of that name.
+fn database_url(raw: &str) -> Result<String, ConfigError> {
+    if is_postgres_url(raw) {
+        return Ok(raw.to_owned());
+    }
+    if let Some(path) = raw.strip_prefix("sqlite://") {
+        return Ok(path.to_owned());
+    }
+    let scheme = raw.split_once(':').map(|(head, _)| head).filter(|head| {
+        head.len() > 1
+            && head.starts_with(|c: char| c.is_ascii_alphabetic())
+            && head
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
+    });
+    match scheme {
+        None | Some("file") => Ok(raw.to_owned()),
+        Some(other) => Err(ConfigError::new(
+            "DATABASE_URL",
+            format!(
+                "`{other}:` is not a known scheme; use postgres://…, postgresql://…, sqlite://PATH or a file path"
+            ),
+        )),
+    }
 }
 
 fn number<T>(
@@ -239,6 +285,26 @@ mod tests {
         );
         assert!(s.group_service.is_none());
         assert!(s.platform_admins.is_empty());
+        assert_eq!(
+            (s.pending_request_ttl_secs, s.grant_expiry_warning_secs),
+            (604_800, 86_400)
+        );
+        assert_eq!(s.database_pool_size, None);
+    }
+
+    #[test]
+    fn database_urls_name_a_backend_or_a_file() {
+        let url =
+            |raw: &str| settings(&[("JWT_HS256_SECRET", "s"), ("DATABASE_URL", raw)]).map(|s| s.database_url);
+        assert_eq!(url("postgres://u@h/db").unwrap(), "postgres://u@h/db");
+        assert_eq!(url("postgresql://h/db").unwrap(), "postgresql://h/db");
+        assert_eq!(url("sqlite:///tmp/x.db").unwrap(), "/tmp/x.db");
+        assert_eq!(url("data/x.db").unwrap(), "data/x.db");
+        assert_eq!(url("file:x.db?mode=rwc").unwrap(), "file:x.db?mode=rwc");
+        for bad in ["postgres:/broken", "mysql://h/db", "postgress://h/db", "http://x"] {
+            let err = url(bad).unwrap_err();
+            assert_eq!(err.variable, "DATABASE_URL", "{bad}");
+        }
     }
 
     #[test]
@@ -257,6 +323,8 @@ mod tests {
             ("PLATFORM_ADMINS", "ok,not valid"),
             ("JWT_JWKS_URL", "ftp://x"),
             ("GROUP_SERVICE_URL", "not a url"),
+            ("PENDING_REQUEST_TTL_SECS", "0"),
+            ("DATABASE_POOL_SIZE", "0"),
         ] {
             let err = settings(&[("JWT_HS256_SECRET", "s"), (var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{err}");

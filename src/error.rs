@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::domain::{RequestRefusal, TransitionRefusal};
+use crate::domain::{EndRefusal, RequestRefusal, TransitionRefusal};
 
 /// One invalid field of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -236,6 +236,18 @@ impl From<TransitionRefusal> for ApiError {
             TransitionRefusal::VersionMismatch => ApiError::PreconditionFailed(
                 "the version named by If-Match is not the request's current version".to_owned(),
             ),
+        }
+    }
+}
+
+impl From<EndRefusal> for ApiError {
+    fn from(refusal: EndRefusal) -> Self {
+        match refusal {
+            EndRefusal::NotInFuture => ApiError::invalid("expires_at", "must be in the future"),
+            EndRefusal::TooLong { max_hours } => ApiError::Unprocessable {
+                code: "duration_too_long",
+                detail: format!("the product allows access for at most {max_hours} hours"),
+            },
         }
     }
 }

@@ -62,7 +62,7 @@ fn main() -> ExitCode {
         } => token(sub, email, name, unverified, ttl_secs),
         Command::Migrate => with_settings(|settings| {
             telemetry::init();
-            store::Db::connect(&settings.database_url)?;
+            store::Db::connect(&settings.database_url, settings.database_pool_size)?;
             tracing::info!("migrations are up to date");
             Ok(())
         }),

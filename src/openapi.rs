@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{admin, deliveries, directory, ops, requests};
+use crate::http::{admin, bulk, deliveries, directory, grants, ops, orgs, records, requests, review};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,13 +16,16 @@ use crate::http::{admin, deliveries, directory, ops, requests};
         license(name = "MIT", identifier = "MIT")
     ),
     paths(
-        directory::create_org, directory::get_org, directory::put_org_admin, directory::delete_org_admin,
-        directory::create_site, directory::get_site, directory::put_product, directory::list_products,
-        directory::put_site_user, directory::get_site_user, directory::delete_site_user, directory::admin_sites,
-        requests::create_request, requests::list_requests, requests::get_request, requests::review_request,
-        requests::approve_request, requests::deny_request, requests::cancel_request, requests::my_requests,
+        orgs::create_org, orgs::get_org, orgs::put_org_admin, orgs::delete_org_admin,
+        orgs::create_site, orgs::get_site, orgs::admin_sites,
+        directory::put_product, directory::list_products,
+        directory::put_site_user, directory::get_site_user, directory::delete_site_user,
+        requests::create_request, requests::list_requests, requests::get_request, review::review_request,
+        requests::approve_request, requests::deny_request, requests::cancel_request, bulk::bulk_decide,
+        requests::my_requests,
+        grants::list_grants, grants::get_grant, grants::patch_grant, grants::revoke_grant,
         admin::list_blocks, admin::delete_block, admin::get_settings, admin::put_settings, admin::put_rollout,
-        admin::create_feedback, admin::list_feedback, admin::list_audit,
+        records::create_feedback, records::list_feedback, records::list_audit,
         deliveries::list_deliveries, deliveries::retry_delivery,
         ops::healthz, ops::readyz, ops::metrics,
     ),
@@ -31,6 +34,7 @@ use crate::http::{admin, deliveries, directory, ops, requests};
     tags(
         (name = "access-requests", description = "Ask for access; review, approve, deny, cancel"),
         (name = "directory", description = "Orgs, sites, products and site users"),
+        (name = "grants", description = "Access that ends: grants, revocation, time-bound access"),
         (name = "me", description = "The caller's own requests and sites"),
         (name = "blocks", description = "Accounts that may no longer ask"),
         (name = "settings", description = "External requests: rollout and opt-out"),

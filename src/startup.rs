@@ -17,7 +17,7 @@ use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::webhooks::Worker;
-use crate::{http, openapi};
+use crate::{http, jobs, openapi};
 
 /// What every handler shares.
 pub struct AppState {
@@ -34,6 +34,8 @@ pub struct Application {
     port: u16,
     server: Server,
     worker: Arc<Worker>,
+    /// Background loops; they stop with the server.
+    jobs: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The HTTP client for webhooks and the JWKS.
@@ -50,8 +52,8 @@ impl Application {
     /// Opens the database (running migrations), binds `settings.listen_addr` and prepares the worker.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let settings = Arc::new(settings);
-        let url = settings.database_url.clone();
-        let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url))
+        let (url, pool_size) = (settings.database_url.clone(), settings.database_pool_size);
+        let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url, pool_size))
             .await
             .context("database start-up task failed")??;
         let client = http_client()?;
@@ -107,8 +109,14 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
+        let expiry = tokio::spawn(jobs::expiry::run(db.clone(), settings.clone(), notify.clone()));
         let worker = Arc::new(Worker::new(db, settings, client, notify));
-        Ok(Self { port, server, worker })
+        Ok(Self {
+            port,
+            server,
+            worker,
+            jobs: vec![expiry],
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -120,6 +128,9 @@ impl Application {
         let worker = tokio::spawn(self.worker.run());
         let result = self.server.await;
         worker.abort();
+        for job in self.jobs {
+            job.abort();
+        }
         result
     }
 }

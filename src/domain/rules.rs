@@ -250,6 +250,7 @@ mod tests {
             RequestStatus::Approved,
             RequestStatus::Denied,
             RequestStatus::Cancelled,
+            RequestStatus::Expired,
         ] {
             assert_eq!(
                 may_transition(status, 2, Some(1)),

@@ -126,7 +126,23 @@ string_enum!(
         Approved => "approved",
         Denied => "denied",
         Cancelled => "cancelled",
+        Expired => "expired",
     }
+);
+
+string_enum!(
+    /// Where a grant is: active until it is revoked or expires.
+    GrantStatus { Active => "active", Revoked => "revoked", Expired => "expired" }
+);
+
+string_enum!(
+    /// How a grant began: by an approved request (with webhooks) or by directory sync (silently).
+    GrantSource { Request => "request", Directory => "directory" }
+);
+
+string_enum!(
+    /// Why a grant ended.
+    EndReason { Revoked => "revoked", Expired => "expired", UserRemoved => "user_removed" }
 );
 
 string_enum!(
@@ -211,9 +227,21 @@ mod tests {
         );
         assert_eq!(
             values(RequestStatus::schema()),
-            serde_json::json!(["pending", "approved", "denied", "cancelled"])
+            serde_json::json!(["pending", "approved", "denied", "cancelled", "expired"])
         );
         assert_eq!(values(SiteRole::schema()), serde_json::json!(["member", "admin"]));
+        assert_eq!(
+            values(GrantStatus::schema()),
+            serde_json::json!(["active", "revoked", "expired"])
+        );
+        assert_eq!(
+            values(GrantSource::schema()),
+            serde_json::json!(["request", "directory"])
+        );
+        assert_eq!(
+            values(EndReason::schema()),
+            serde_json::json!(["revoked", "expired", "user_removed"])
+        );
         assert_eq!(
             values(WebhookTargetKind::schema()),
             serde_json::json!(["group", "billing", "notification"])

@@ -1,25 +1,23 @@
-//! Site administration: request blocks, settings and rollout, feedback, the audit log.
+//! Site administration: request blocks, access request settings and the rollout.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
-use validator::Validate;
 
-use super::directory::administered_site;
 use super::{
-    account_to_read, path_id, validated, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound,
-    PageQuery, Unauthorized, Unavailable, Unprocessable,
+    account_to_read, path_id, time, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound, Unauthorized,
+    Unavailable, Unprocessable,
 };
+use crate::app::access::administered_site;
+use crate::app::admin::{self as use_case, SettingsChange};
 use crate::auth::Caller;
 use crate::domain::external_requests_enabled;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
-use crate::store::models::{AuditRow, FeedbackRow, SiteRow};
-use crate::store::records::{self, audit, AuditEntry};
-use crate::store::{directory, now_micros, to_datetime};
+use crate::store::directory;
+use crate::store::models::SiteRow;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/sites/{site_id}/request-blocks").route(web::get().to(list_blocks)));
@@ -33,11 +31,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(put_settings)),
     );
     cfg.service(web::resource("/v1/sites/{site_id}/rollout").route(web::put().to(put_rollout)));
-    cfg.service(
-        web::resource("/v1/sites/{site_id}/access-requests/feedback").route(web::post().to(create_feedback)),
-    );
-    cfg.service(web::resource("/v1/feedback").route(web::get().to(list_feedback)));
-    cfg.service(web::resource("/v1/sites/{site_id}/audit-events").route(web::get().to(list_audit)));
 }
 
 /// An account that may no longer request access on the site.
@@ -87,7 +80,7 @@ pub async fn list_blocks(
                 email: b.email,
                 request_id: b.request_id.and_then(|id| id.parse().ok()),
                 blocked_by: b.blocked_by,
-                created_at: to_datetime(b.created_at),
+                created_at: time(b.created_at),
             })
             .collect(),
     }))
@@ -109,22 +102,10 @@ pub async fn delete_block(
     let site_id = path_id(&site_id, "the site")?;
     state
         .db
-        .transaction(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
+        .run(move |c| {
+            administered_site(c, &caller, &site_id)?;
             let account = account_to_read(&account, "the block")?;
-            if !directory::delete_block(c, &site.id, account.as_str())? {
-                return Err(ApiError::not_found("the block"));
-            }
-            audit(
-                c,
-                AuditEntry {
-                    site_id: &site.id,
-                    actor: caller.account_id(),
-                    action: "request_block.deleted",
-                    request_id: None,
-                    details: json!({"account_id": account.as_str()}),
-                },
-            )
+            use_case::unblock(c, &caller, &site_id, &account)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -139,6 +120,9 @@ pub struct AccessRequestSettings {
     pub opted_out: bool,
     /// `in_rollout && !opted_out`: people who are not site users may ask for themselves.
     pub external_requests_enabled: bool,
+    /// How long a request may stay pending before it expires, in hours; `null`: the service
+    /// default (`PENDING_REQUEST_TTL_SECS`, 7 days unless configured).
+    pub pending_ttl_hours: Option<i32>,
 }
 
 impl From<&SiteRow> for AccessRequestSettings {
@@ -147,6 +131,7 @@ impl From<&SiteRow> for AccessRequestSettings {
             in_rollout: site.in_rollout,
             opted_out: site.opted_out,
             external_requests_enabled: external_requests_enabled(site.in_rollout, site.opted_out),
+            pending_ttl_hours: site.pending_ttl_hours,
         }
     }
 }
@@ -171,19 +156,26 @@ pub async fn get_settings(
     Ok(web::Json((&site).into()))
 }
 
-/// Opting the site out of (or back into) external requests.
+/// A change of the site's settings; what is left out stays as it is.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSettings {
-    pub opted_out: bool,
+    /// Opt the site out of external requests (or back in).
+    pub opted_out: Option<bool>,
+    /// How long a request may stay pending before it expires, in hours (1–1440); `null`: the
+    /// service default. Applies at once to the site's pending requests.
+    #[serde(default, deserialize_with = "super::present")]
+    #[schema(value_type = Option<i32>, minimum = 1, maximum = 1440)]
+    pub pending_ttl_hours: Option<Option<i32>>,
 }
 
-/// Opts the site out of external requests, or back in. Site admins and org admins.
+/// Opts the site out of external requests (or back in) and sets how long its requests may stay
+/// pending. Site admins and org admins.
 #[utoipa::path(
     put, path = "/v1/sites/{site_id}/settings/access-requests", tag = "settings",
     params(("site_id" = Uuid, Path)),
     request_body = PutSettings,
-    responses((status = 200, description = "The settings", body = AccessRequestSettings), BadRequest, Unauthorized, Forbidden, NotFound, BodyRejected, Unavailable),
+    responses((status = 200, description = "The settings", body = AccessRequestSettings), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable),
     security(("bearer" = []))
 )]
 pub async fn put_settings(
@@ -193,24 +185,23 @@ pub async fn put_settings(
     body: web::Json<JsonObject<PutSettings>>,
 ) -> ApiResult<web::Json<AccessRequestSettings>> {
     let site_id = path_id(&path, "the site")?;
-    let opted_out = body.into_inner().into_inner().opted_out;
+    let body = body.into_inner().into_inner();
+    if let Some(Some(hours)) = body.pending_ttl_hours {
+        if !(1..=1440).contains(&hours) {
+            return Err(ApiError::invalid(
+                "pending_ttl_hours",
+                "must be from 1 to 1440 hours",
+            ));
+        }
+    }
+    let change = SettingsChange {
+        opted_out: body.opted_out,
+        pending_ttl_hours: body.pending_ttl_hours,
+    };
+    let settings = state.settings.clone();
     let site = state
         .db
-        .transaction(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
-            let site = directory::set_opted_out(c, &site.id, opted_out)?;
-            audit(
-                c,
-                AuditEntry {
-                    site_id: &site.id,
-                    actor: caller.account_id(),
-                    action: "settings.updated",
-                    request_id: None,
-                    details: json!({"opted_out": opted_out}),
-                },
-            )?;
-            Ok(site)
-        })
+        .run(move |c| use_case::update_settings(c, &settings, &caller, &site_id, change))
         .await?;
     Ok(web::Json((&site).into()))
 }
@@ -240,222 +231,7 @@ pub async fn put_rollout(
     let in_rollout = body.into_inner().into_inner().in_rollout;
     let site = state
         .db
-        .transaction(move |c| {
-            let site = directory::find_site(c, &site_id)?;
-            caller.require_platform_admin()?;
-            let site = directory::set_in_rollout(c, &site.id, in_rollout)?;
-            audit(
-                c,
-                AuditEntry {
-                    site_id: &site.id,
-                    actor: caller.account_id(),
-                    action: "rollout.updated",
-                    request_id: None,
-                    details: json!({"in_rollout": in_rollout}),
-                },
-            )?;
-            Ok(site)
-        })
+        .run(move |c| use_case::set_rollout(c, &caller, &site_id, in_rollout))
         .await?;
     Ok(web::Json((&site).into()))
-}
-
-/// An admin's feedback on the feature.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateFeedback {
-    #[validate(range(min = 1, max = 5, message = "must be from 1 to 5"))]
-    #[schema(minimum = 1, maximum = 5)]
-    #[serde(deserialize_with = "super::whole_number")]
-    pub rating: i32,
-    #[validate(
-        custom(function = "crate::http::no_nul"),
-        length(max = 2000, message = "at most 2000 characters")
-    )]
-    #[schema(pattern = "^[^\\u0000]*$", max_length = 2000)]
-    pub comment: Option<String>,
-}
-
-/// Feedback as stored.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Feedback {
-    pub id: Uuid,
-    pub site_id: Uuid,
-    pub account_id: String,
-    pub rating: i32,
-    pub comment: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<FeedbackRow> for Feedback {
-    fn from(f: FeedbackRow) -> Self {
-        Feedback {
-            id: f.id.parse().unwrap_or_default(),
-            site_id: f.site_id.parse().unwrap_or_default(),
-            account_id: f.account_id,
-            rating: f.rating,
-            comment: f.comment,
-            created_at: to_datetime(f.created_at),
-        }
-    }
-}
-
-/// A page of feedback, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FeedbackPage {
-    pub items: Vec<Feedback>,
-    pub next_cursor: Option<String>,
-}
-
-/// Sends feedback on access requests. Site admins and org admins.
-#[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests/feedback", tag = "feedback",
-    params(("site_id" = Uuid, Path)),
-    request_body = CreateFeedback,
-    responses((status = 201, description = "Thank you", body = Feedback), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn create_feedback(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<JsonObject<CreateFeedback>>,
-) -> ApiResult<HttpResponse> {
-    let site_id = path_id(&path, "the site")?;
-    let body = body.into_inner().into_inner();
-    let row = state
-        .db
-        .transaction(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
-            let body = validated(body)?;
-            let row = FeedbackRow {
-                id: Uuid::new_v4().to_string(),
-                site_id: site.id.clone(),
-                account_id: caller.account_id().to_owned(),
-                rating: body.rating,
-                comment: body.comment,
-                created_at: now_micros(),
-            };
-            records::insert_feedback(c, &row)?;
-            audit(
-                c,
-                AuditEntry {
-                    site_id: &site.id,
-                    actor: caller.account_id(),
-                    action: "feedback.created",
-                    request_id: None,
-                    details: json!({"feedback_id": row.id, "rating": row.rating}),
-                },
-            )?;
-            Ok(row)
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(Feedback::from(row)))
-}
-
-/// Reads all feedback, newest first. Platform admins.
-#[utoipa::path(
-    get, path = "/v1/feedback", tag = "feedback",
-    params(PageQuery),
-    responses((status = 200, description = "One page", body = FeedbackPage), BadRequest, Unauthorized, Forbidden, Unprocessable, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn list_feedback(
-    caller: Caller,
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-) -> ApiResult<web::Json<FeedbackPage>> {
-    caller.require_platform_admin()?;
-    let (limit, cursor) = query.parse()?;
-    let page = state
-        .db
-        .run(move |c| records::list_feedback(c, limit, cursor))
-        .await?;
-    let page = page.map(Feedback::from);
-    Ok(web::Json(FeedbackPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
-}
-
-/// One entry of the audit log.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEvent {
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub actor_account_id: String,
-    /// e.g. `access_request.approved`, `request_block.deleted`, `settings.updated`.
-    pub action: String,
-    pub request_id: Option<Uuid>,
-    /// What changed.
-    #[schema(value_type = Object)]
-    pub details: serde_json::Value,
-}
-
-impl From<AuditRow> for AuditEvent {
-    fn from(a: AuditRow) -> Self {
-        AuditEvent {
-            id: a.id.parse().unwrap_or_default(),
-            at: to_datetime(a.at),
-            actor_account_id: a.actor_account_id,
-            action: a.action,
-            request_id: a.request_id.and_then(|id| id.parse().ok()),
-            details: serde_json::from_str(&a.details).unwrap_or_default(),
-        }
-    }
-}
-
-/// A page of audit events, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventPage {
-    pub items: Vec<AuditEvent>,
-    pub next_cursor: Option<String>,
-}
-
-/// Filters of the audit log.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct AuditQuery {
-    /// Only the events of this access request.
-    pub request_id: Option<Uuid>,
-    /// How many items to return, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
-/// Reads the site's audit log, newest first. Site admins and org admins.
-#[utoipa::path(
-    get, path = "/v1/sites/{site_id}/audit-events", tag = "audit",
-    params(("site_id" = Uuid, Path), AuditQuery),
-    responses((status = 200, description = "One page", body = AuditEventPage), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn list_audit(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    query: web::Query<AuditQuery>,
-) -> ApiResult<web::Json<AuditEventPage>> {
-    let site_id = path_id(&path, "the site")?;
-    let query = query.into_inner();
-    let (limit, cursor) = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse()?;
-    let request_id = query.request_id.map(|id| id.to_string());
-    let page = state
-        .db
-        .run(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
-            records::list_audit(c, &site.id, request_id.as_deref(), limit, cursor)
-        })
-        .await?;
-    let page = page.map(AuditEvent::from);
-    Ok(web::Json(AuditEventPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
 }

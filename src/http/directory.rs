@@ -1,6 +1,5 @@
-//! The directory: orgs, org admins, sites, products and site users.
+//! The directory of a site: its products and its users.
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,28 +8,20 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use super::orgs::string_list_schema;
 use super::{
-    account_to_read, account_to_write, path_id, product_to_write, validated, BadRequest, BodyRejected,
+    account_to_read, account_to_write, path_id, product_to_write, time, validated, BadRequest, BodyRejected,
     Forbidden, JsonObject, NotFound, Unauthorized, Unavailable, Unprocessable,
 };
+use crate::app::directory::{self as use_case, ProductInput, SiteUserInput};
 use crate::auth::Caller;
-use crate::domain::{starts_in_rollout, Access, SiteRole};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::SiteRole;
+use crate::error::ApiResult;
 use crate::startup::AppState;
-use crate::store::models::{OrgRow, ProductRow, SiteRow, SiteUserRow};
-use crate::store::records::{audit, AuditEntry};
-use crate::store::{directory, now_micros, to_datetime, DbConnection};
+use crate::store::models::{ProductRow, SiteUserRow};
+use crate::store::{directory, grants, DbConnection};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/v1/orgs").route(web::post().to(create_org)));
-    cfg.service(web::resource("/v1/orgs/{org_id}").route(web::get().to(get_org)));
-    cfg.service(
-        web::resource("/v1/orgs/{org_id}/admins/{account_id}")
-            .route(web::put().to(put_org_admin))
-            .route(web::delete().to(delete_org_admin)),
-    );
-    cfg.service(web::resource("/v1/orgs/{org_id}/sites").route(web::post().to(create_site)));
-    cfg.service(web::resource("/v1/sites/{site_id}").route(web::get().to(get_site)));
     cfg.service(web::resource("/v1/sites/{site_id}/products").route(web::get().to(list_products)));
     cfg.service(
         web::resource("/v1/sites/{site_id}/products/{product_key}").route(web::put().to(put_product)),
@@ -41,367 +32,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_site_user))
             .route(web::delete().to(delete_site_user)),
     );
-    cfg.service(web::resource("/v1/me/admin-sites").route(web::get().to(admin_sites)));
-}
-
-/// Site admins and admins of the site's organization.
-fn require_site_admin(access: &Access) -> ApiResult<()> {
-    if access.administers_site() {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only admins of this site or its organization may do this",
-        ))
-    }
-}
-
-/// Loads a site for one of its admins (site admins and org admins); an unknown site is `404`.
-pub fn administered_site(c: &mut DbConnection, caller: &Caller, site_id: &str) -> ApiResult<SiteRow> {
-    let (site, access) = directory::site_access(c, site_id, caller.account_id())?;
-    require_site_admin(&access)?;
-    Ok(site)
-}
-
-/// Admins of the site's organization.
-pub fn require_org_admin(access: &Access) -> ApiResult<()> {
-    if access.org_admin {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            "only admins of the site's organization may do this",
-        ))
-    }
-}
-
-/// An organization: a customer with one or more sites.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Org {
-    pub id: Uuid,
-    pub name: String,
-    /// Email domains the organization has verified (lower case).
-    pub verified_domains: Vec<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<OrgRow> for Org {
-    fn from(row: OrgRow) -> Self {
-        Org {
-            id: row.id.parse().unwrap_or_default(),
-            verified_domains: row.domains(),
-            name: row.name,
-            created_at: to_datetime(row.created_at),
-        }
-    }
-}
-
-fn valid_domains(domains: &[String]) -> Result<(), ValidationError> {
-    let valid = |d: &str| {
-        d.len() <= 253
-            && d.contains('.')
-            && d.split('.').all(|label| {
-                (1..=63).contains(&label.len())
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
-    };
-    if domains.iter().all(|d| valid(d)) {
-        Ok(())
-    } else {
-        Err(ValidationError::new("domain")
-            .with_message("each entry must be a domain name such as example.com".into()))
-    }
-}
-
-/// What `valid_domains` accepts, for the document: dot-separated labels of letters, digits and
-/// inner hyphens, at most 253 characters.
-const DOMAIN_PATTERN: &str =
-    r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$";
-
-/// An optional array of strings that match `pattern`, for fields whose items utoipa cannot constrain.
-fn string_list_schema(
-    description: &str,
-    pattern: &str,
-    max_length: usize,
-    max_items: usize,
-    example: serde_json::Value,
-) -> utoipa::openapi::schema::Array {
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-    ArrayBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(pattern))
-                .max_length(Some(max_length)),
-        )
-        .max_items(Some(max_items))
-        .description(Some(description))
-        .examples([example])
-        .build()
-}
-
-fn verified_domains_schema() -> utoipa::openapi::schema::Array {
-    string_list_schema(
-        "Email domains verified by the organization; shown in the review view.",
-        DOMAIN_PATTERN,
-        253,
-        100,
-        json!(["acme.com"]),
-    )
-}
-
-/// A new organization.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateOrg {
-    #[validate(
-        custom(function = "crate::http::no_nul"),
-        length(min = 1, max = 200, message = "must be 1-200 characters")
-    )]
-    #[schema(pattern = "^[^\\u0000]*$", min_length = 1, max_length = 200, example = "Acme")]
-    pub name: String,
-    /// Email domains verified by the organization; shown in the review view.
-    #[validate(
-        length(max = 100, message = "at most 100 domains"),
-        custom(function = "valid_domains")
-    )]
-    #[schema(schema_with = verified_domains_schema)]
-    pub verified_domains: Option<Vec<String>>,
-}
-
-/// Creates an organization. Platform admins only.
-#[utoipa::path(
-    post, path = "/v1/orgs", tag = "directory",
-    request_body = CreateOrg,
-    responses(
-        (status = 201, description = "Created", body = Org, headers(("Location" = String))),
-        BadRequest, Unauthorized, Forbidden, Unprocessable, BodyRejected, Unavailable
-    ),
-    security(("bearer" = []))
-)]
-pub async fn create_org(
-    caller: Caller,
-    state: web::Data<AppState>,
-    body: web::Json<JsonObject<CreateOrg>>,
-) -> ApiResult<HttpResponse> {
-    caller.require_platform_admin()?;
-    let body = validated(body.into_inner().into_inner())?;
-    let mut domains: Vec<String> = body
-        .verified_domains
-        .unwrap_or_default()
-        .into_iter()
-        .map(|d| d.to_ascii_lowercase())
-        .collect();
-    domains.sort();
-    domains.dedup();
-    let row = OrgRow {
-        id: Uuid::new_v4().to_string(),
-        name: body.name,
-        verified_domains: json!(domains).to_string(),
-        created_at: now_micros(),
-    };
-    let stored = row.clone();
-    state.db.run(move |c| directory::insert_org(c, &stored)).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/orgs/{}", row.id)))
-        .json(Org::from(row)))
-}
-
-/// Loads an org the caller may administer: org admins of it and platform admins.
-fn org_for_admin(conn: &mut DbConnection, org_id: &str, caller: &Caller) -> ApiResult<OrgRow> {
-    let org = directory::find_org(conn, org_id)?;
-    if caller.platform_admin || directory::is_org_admin(conn, org_id, caller.account_id())? {
-        Ok(org)
-    } else {
-        Err(ApiError::forbidden(
-            "only admins of this organization may do this",
-        ))
-    }
-}
-
-/// Reads an organization. Its org admins and platform admins.
-#[utoipa::path(
-    get, path = "/v1/orgs/{org_id}", tag = "directory",
-    params(("org_id" = Uuid, Path)),
-    responses((status = 200, description = "The organization", body = Org), Unauthorized, Forbidden, NotFound, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn get_org(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<web::Json<Org>> {
-    let org_id = path_id(&path, "the organization")?;
-    let org = state.db.run(move |c| org_for_admin(c, &org_id, &caller)).await?;
-    Ok(web::Json(org.into()))
-}
-
-/// Makes an account an admin of the organization. Platform admins and the org's admins.
-#[utoipa::path(
-    put, path = "/v1/orgs/{org_id}/admins/{account_id}", tag = "directory",
-    params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 204, description = "The account is an org admin"), Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn put_org_admin(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
-    let (org_id, account) = path.into_inner();
-    let org_id = path_id(&org_id, "the organization")?;
-    let account = account_to_write(&account)?;
-    state
-        .db
-        .transaction(move |c| {
-            org_for_admin(c, &org_id, &caller)?;
-            directory::add_org_admin(c, &org_id, account.as_str())
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// Removes an org admin (idempotent). Platform admins and the org's admins.
-#[utoipa::path(
-    delete, path = "/v1/orgs/{org_id}/admins/{account_id}", tag = "directory",
-    params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 204, description = "The account is not an org admin"), Unauthorized, Forbidden, NotFound, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn delete_org_admin(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> ApiResult<HttpResponse> {
-    let (org_id, account) = path.into_inner();
-    let org_id = path_id(&org_id, "the organization")?;
-    let account = account_to_read(&account, "the org admin")?;
-    state
-        .db
-        .transaction(move |c| {
-            org_for_admin(c, &org_id, &caller)?;
-            directory::remove_org_admin(c, &org_id, account.as_str())
-        })
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
-/// A site (tenant) of an organization.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Site {
-    pub id: Uuid,
-    pub org_id: Uuid,
-    pub name: String,
-    pub url: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<SiteRow> for Site {
-    fn from(row: SiteRow) -> Self {
-        Site {
-            id: row.id.parse().unwrap_or_default(),
-            org_id: row.org_id.parse().unwrap_or_default(),
-            name: row.name,
-            url: row.url,
-            created_at: to_datetime(row.created_at),
-        }
-    }
-}
-
-/// A new site.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateSite {
-    #[validate(
-        custom(function = "crate::http::no_nul"),
-        length(min = 1, max = 200, message = "must be 1-200 characters")
-    )]
-    #[schema(
-        pattern = "^[^\\u0000]*$",
-        min_length = 1,
-        max_length = 200,
-        example = "Acme Jira"
-    )]
-    pub name: String,
-    #[validate(
-        url(message = "must be an absolute URL"),
-        length(max = 2048, message = "at most 2048 characters")
-    )]
-    #[schema(format = "uri", max_length = 2048, example = "https://acme.atlassian.net")]
-    pub url: String,
-}
-
-/// Creates a site in the organization; it joins the rollout by `ROLLOUT_PERCENT`. Org admins.
-#[utoipa::path(
-    post, path = "/v1/orgs/{org_id}/sites", tag = "directory",
-    params(("org_id" = Uuid, Path)),
-    request_body = CreateSite,
-    responses(
-        (status = 201, description = "Created", body = Site, headers(("Location" = String))),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable
-    ),
-    security(("bearer" = []))
-)]
-pub async fn create_site(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    body: web::Json<JsonObject<CreateSite>>,
-) -> ApiResult<HttpResponse> {
-    let org_id = path_id(&path, "the organization")?;
-    let body = body.into_inner().into_inner();
-    let percent = state.settings.rollout_percent;
-    let site = state
-        .db
-        .transaction(move |c| {
-            directory::find_org(c, &org_id)?;
-            if !directory::is_org_admin(c, &org_id, caller.account_id())? {
-                return Err(ApiError::forbidden(
-                    "only admins of this organization may create sites",
-                ));
-            }
-            let body = validated(body)?;
-            let id = Uuid::new_v4().to_string();
-            let row = SiteRow {
-                in_rollout: starts_in_rollout(&id, percent),
-                opted_out: false,
-                id,
-                org_id,
-                name: body.name,
-                url: body.url,
-                created_at: now_micros(),
-            };
-            directory::insert_site(c, &row)?;
-            Ok(row)
-        })
-        .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/v1/sites/{}", site.id)))
-        .json(Site::from(site)))
-}
-
-/// Reads a site. Site admins and org admins.
-#[utoipa::path(
-    get, path = "/v1/sites/{site_id}", tag = "directory",
-    params(("site_id" = Uuid, Path)),
-    responses((status = 200, description = "The site", body = Site), Unauthorized, Forbidden, NotFound, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn get_site(
-    caller: Caller,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> ApiResult<web::Json<Site>> {
-    let site_id = path_id(&path, "the site")?;
-    let site = state
-        .db
-        .run(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
-            Ok(site)
-        })
-        .await?;
-    Ok(web::Json(site.into()))
 }
 
 /// A product of a site.
@@ -413,24 +43,36 @@ pub struct Product {
     pub name: String,
     /// The group that approved users join.
     pub default_group: String,
+    /// The longest a grant of the product may last, in hours; `null`: no maximum.
+    pub max_duration_hours: Option<i32>,
+    /// How many active grants the product may have; `null`: unlimited.
+    pub seat_limit: Option<i64>,
+    /// The product's active grants on the site.
+    pub seats_used: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<ProductRow> for Product {
-    fn from(row: ProductRow) -> Self {
+impl Product {
+    fn new(row: ProductRow, seats_used: i64) -> Self {
         Product {
             site_id: row.site_id.parse().unwrap_or_default(),
             product_key: row.product_key,
             name: row.name,
             default_group: row.default_group,
-            created_at: to_datetime(row.created_at),
-            updated_at: to_datetime(row.updated_at),
+            max_duration_hours: row.max_duration_hours,
+            seat_limit: row.seat_limit,
+            seats_used,
+            created_at: time(row.created_at),
+            updated_at: time(row.updated_at),
         }
     }
 }
 
-/// A product's name and default group.
+/// The largest seat limit accepted.
+const MAX_SEAT_LIMIT: i64 = 1_000_000_000;
+
+/// A product's name, default group, maximum duration and seat limit.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutProduct {
@@ -456,6 +98,14 @@ pub struct PutProduct {
         example = "jira-software-users"
     )]
     pub default_group: String,
+    /// The longest a grant may last, in hours (1–87840); left out or `null`: no maximum.
+    #[validate(range(min = 1, max = 87840, message = "must be from 1 to 87840 hours"))]
+    #[schema(minimum = 1, maximum = 87840)]
+    pub max_duration_hours: Option<i32>,
+    /// How many active grants the product may have (0 or more); left out or `null`: unlimited.
+    #[validate(range(min = 0, max = 1_000_000_000, message = "must be from 0 to 1000000000"))]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
+    pub seat_limit: Option<i64>,
 }
 
 /// Creates or replaces a product of the site. Org admins.
@@ -481,31 +131,18 @@ pub async fn put_product(
     let body = body.into_inner().into_inner();
     let (product, created) = state
         .db
-        .transaction(move |c| {
-            let (site, access) = directory::site_access(c, &site_id, caller.account_id())?;
-            require_org_admin(&access)?;
+        .run(move |c| {
             let key = product_to_write(&key)?;
             let body = validated(body)?;
-            let now = now_micros();
-            let (product, created) = directory::put_product(
-                c,
-                &ProductRow {
-                    site_id: site.id.clone(),
-                    product_key: key.as_str().to_owned(),
-                    name: body.name,
-                    default_group: body.default_group,
-                    created_at: now,
-                    updated_at: now,
-                },
-            )?;
-            audit(c, AuditEntry {
-                site_id: &site.id,
-                actor: caller.account_id(),
-                action: "product.upserted",
-                request_id: None,
-                details: json!({"product_key": product.product_key, "name": product.name, "default_group": product.default_group}),
-            })?;
-            Ok((product, created))
+            let input = ProductInput {
+                name: body.name,
+                default_group: body.default_group,
+                max_duration_hours: body.max_duration_hours,
+                seat_limit: body.seat_limit.map(|l| l.min(MAX_SEAT_LIMIT)),
+            };
+            let (product, created) = use_case::put_product(c, &caller, &site_id, &key, input)?;
+            let used = grants::seats_used(c, &product.site_id, &product.product_key)?;
+            Ok((Product::new(product, used), created))
         })
         .await?;
     let mut response = if created {
@@ -513,10 +150,11 @@ pub async fn put_product(
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(Product::from(product)))
+    Ok(response.json(product))
 }
 
-/// Lists the site's products. Any authenticated caller (the "Request access" page needs them).
+/// Lists the site's products with their seats. Any authenticated caller (the "Request access"
+/// page needs them).
 #[utoipa::path(
     get, path = "/v1/sites/{site_id}/products", tag = "directory",
     params(("site_id" = Uuid, Path)),
@@ -533,10 +171,20 @@ pub async fn list_products(
         .db
         .run(move |c| {
             directory::find_site(c, &site_id)?;
-            directory::list_products(c, &site_id)
+            let seats = grants::seats_by_product(c, &site_id)?;
+            Ok(directory::list_products(c, &site_id)?
+                .into_iter()
+                .map(|p| {
+                    let used = seats
+                        .iter()
+                        .find(|(k, _)| *k == p.product_key)
+                        .map_or(0, |(_, n)| *n);
+                    Product::new(p, used)
+                })
+                .collect())
         })
         .await?;
-    Ok(web::Json(products.into_iter().map(Product::from).collect()))
+    Ok(web::Json(products))
 }
 
 /// A user of a site.
@@ -547,7 +195,7 @@ pub struct SiteUser {
     pub email: String,
     pub display_name: Option<String>,
     pub role: SiteRole,
-    /// The keys of the products the user has.
+    /// The keys of the products the user has: those of their active grants.
     pub products: Vec<String>,
     /// Whether the account may no longer request access on this site.
     pub blocked: bool,
@@ -556,7 +204,7 @@ pub struct SiteUser {
 }
 
 fn site_user(conn: &mut DbConnection, row: SiteUserRow) -> ApiResult<SiteUser> {
-    let products = directory::user_products(conn, &row.site_id, &row.account_id)?;
+    let products = grants::products_of(conn, &row.site_id, &row.account_id)?;
     let blocked = directory::find_block(conn, &row.site_id, &row.account_id)?.is_some();
     Ok(SiteUser {
         site_id: row.site_id.parse().unwrap_or_default(),
@@ -566,8 +214,8 @@ fn site_user(conn: &mut DbConnection, row: SiteUserRow) -> ApiResult<SiteUser> {
         role: row.role.parse().unwrap_or(SiteRole::Member),
         products,
         blocked,
-        created_at: to_datetime(row.created_at),
-        updated_at: to_datetime(row.updated_at),
+        created_at: time(row.created_at),
+        updated_at: time(row.updated_at),
     })
 }
 
@@ -581,7 +229,7 @@ fn valid_product_keys(keys: &[String]) -> Result<(), ValidationError> {
 
 fn site_user_products_schema() -> utoipa::openapi::schema::Array {
     string_list_schema(
-        "When given, exactly these products (no webhooks are sent: this is directory sync).",
+        "When given, exactly these products afterwards: new ones start silently (directory sync); dropped ones end, with the end webhooks for grants from requests.",
         r"^[a-z][a-z0-9-]{1,63}$",
         64,
         200,
@@ -606,7 +254,7 @@ pub struct PutSiteUser {
     #[schema(pattern = "^[^\\u0000]*$", max_length = 200, example = "Sam Jones")]
     pub display_name: Option<String>,
     pub role: SiteRole,
-    /// When given, exactly these products (no webhooks are sent: this is directory sync).
+    /// When given, exactly these products afterwards: new ones start silently (directory sync); dropped ones end, with the end webhooks for grants from requests.
     #[validate(
         length(max = 200, message = "at most 200 products"),
         custom(function = "valid_product_keys")
@@ -615,7 +263,9 @@ pub struct PutSiteUser {
     pub products: Option<Vec<String>>,
 }
 
-/// Creates or updates a site user. Site admins and org admins. Sends no webhooks.
+/// Creates or updates a site user. Site admins and org admins. With `products`, the user holds
+/// exactly those afterwards: new ones start as `directory` grants without webhooks; dropped ones
+/// end (`revoked`), with `group.member.remove` and `billing.seat.end` for grants from requests.
 #[utoipa::path(
     put, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
     params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
@@ -636,47 +286,25 @@ pub async fn put_site_user(
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
     let body = body.into_inner().into_inner();
+    let settings = state.settings.clone();
     let (user, created) = state
         .db
-        .transaction(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
+        .run(move |c| {
+            // The site and the caller's role first: an unknown site is 404 whatever the body says.
+            crate::app::access::administered_site(c, &caller, &site_id)?;
             let account = account_to_write(&account)?;
-            let mut body = validated(body)?;
-            if let Some(products) = body.products.as_mut() {
-                products.sort();
-                products.dedup();
-                let unknown = directory::unknown_products(c, &site.id, products)?;
-                if !unknown.is_empty() {
-                    return Err(ApiError::Unprocessable {
-                        code: "unknown_product",
-                        detail: format!("the site has no product {}", unknown.join(", ")),
-                    });
-                }
-            }
-            let now = now_micros();
-            let (row, created) = directory::put_site_user(
-                c,
-                &SiteUserRow {
-                    site_id: site.id.clone(),
-                    account_id: account.as_str().to_owned(),
-                    email: body.email,
-                    display_name: body.display_name,
-                    role: body.role.as_str().to_owned(),
-                    created_at: now,
-                    updated_at: now,
-                },
-                body.products.as_deref(),
-            )?;
-            audit(c, AuditEntry {
-                site_id: &site.id,
-                actor: caller.account_id(),
-                action: "site_user.upserted",
-                request_id: None,
-                details: json!({"account_id": row.account_id, "role": row.role, "products": body.products}),
-            })?;
+            let body = validated(body)?;
+            let input = SiteUserInput {
+                email: body.email,
+                display_name: body.display_name,
+                role: body.role,
+                products: body.products,
+            };
+            let (row, created) = use_case::put_site_user(c, &settings, &caller, &site_id, &account, input)?;
             Ok((site_user(c, row)?, created))
         })
         .await?;
+    state.outbox_notify.notify_one();
     let mut response = if created {
         HttpResponse::Created()
     } else {
@@ -702,17 +330,17 @@ pub async fn get_site_user(
     let user = state
         .db
         .run(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
             let account = account_to_read(&account, "the site user")?;
-            let row = directory::find_site_user(c, &site.id, account.as_str())?
-                .ok_or_else(|| ApiError::not_found("the site user"))?;
+            let row = use_case::get_site_user(c, &caller, &site_id, &account)?;
             site_user(c, row)
         })
         .await?;
     Ok(web::Json(user))
 }
 
-/// Removes a user from the site, with their products. Site admins and org admins.
+/// Removes a user from the site. Each of their active grants ends in the same transaction
+/// (`revoked`, `end_reason: user_removed`), with the end webhooks for grants from requests.
+/// Site admins and org admins.
 #[utoipa::path(
     delete, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
     params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
@@ -726,54 +354,14 @@ pub async fn delete_site_user(
 ) -> ApiResult<HttpResponse> {
     let (site_id, account) = path.into_inner();
     let site_id = path_id(&site_id, "the site")?;
+    let settings = state.settings.clone();
     state
         .db
-        .transaction(move |c| {
-            let site = administered_site(c, &caller, &site_id)?;
+        .run(move |c| {
             let account = account_to_read(&account, "the site user")?;
-            if !directory::delete_site_user(c, &site.id, account.as_str())? {
-                return Err(ApiError::not_found("the site user"));
-            }
-            audit(
-                c,
-                AuditEntry {
-                    site_id: &site.id,
-                    actor: caller.account_id(),
-                    action: "site_user.deleted",
-                    request_id: None,
-                    details: json!({"account_id": account.as_str()}),
-                },
-            )
+            use_case::delete_site_user(c, &settings, &caller, &site_id, &account)
         })
         .await?;
+    state.outbox_notify.notify_one();
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// A site the caller administers, with how many requests wait for a decision.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminSite {
-    pub site: Site,
-    pub pending_requests: i64,
-}
-
-/// The sites the caller administers, as site admin or org admin, by name: the "pick a site" step.
-#[utoipa::path(
-    get, path = "/v1/me/admin-sites", tag = "me",
-    responses((status = 200, description = "The sites; empty for a caller who administers none", body = Vec<AdminSite>), Unauthorized, Unavailable),
-    security(("bearer" = []))
-)]
-pub async fn admin_sites(caller: Caller, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<AdminSite>>> {
-    let sites = state
-        .db
-        .run(move |c| directory::admin_sites(c, caller.account_id()))
-        .await?;
-    Ok(web::Json(
-        sites
-            .into_iter()
-            .map(|(site, pending_requests)| AdminSite {
-                site: site.into(),
-                pending_requests,
-            })
-            .collect(),
-    ))
 }

@@ -1,10 +1,19 @@
 //! The HTTP surface: one module per resource, with thin handlers and their DTOs.
 
 pub mod admin;
+pub mod bulk;
 pub mod deliveries;
 pub mod directory;
+pub mod grants;
 pub mod ops;
+pub mod orgs;
+pub mod problems;
+pub mod records;
+pub mod request_types;
 pub mod requests;
+pub mod review;
+
+pub use problems::*;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -14,15 +23,15 @@ use actix_web::dev::ServiceResponse;
 use actix_web::error::{JsonPayloadError, PayloadError};
 use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use utoipa::{IntoParams, IntoResponses};
+use utoipa::IntoParams;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::domain::{AccountId, ProductKey};
-use crate::error::{ApiError, ApiResult, Problem, PROBLEM_JSON};
+use crate::error::{ApiError, ApiResult, PROBLEM_JSON};
 
 /// The largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -37,10 +46,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("the resource").into()))
         .configure(ops::configure)
+        .configure(orgs::configure)
         .configure(directory::configure)
-        // Before `requests`: `…/access-requests/feedback` must not be taken for a request id.
         .configure(admin::configure)
+        // Before `requests`: `…/access-requests/feedback` and `…/bulk` are not request ids.
+        .configure(records::configure)
+        .configure(bulk::configure)
         .configure(requests::configure)
+        .configure(grants::configure)
         .configure(deliveries::configure);
 }
 
@@ -166,6 +179,50 @@ pub fn product_to_write(raw: &str) -> ApiResult<ProductKey> {
     ProductKey::parse(raw).map_err(|e| ApiError::invalid("product_key", e.to_string()))
 }
 
+/// `If-Match: <version>` (`3`, `"3"` or `W/"3"`); `*` and no header match any version.
+pub fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
+    match req.headers().get(header::IF_MATCH) {
+        None => Ok(None),
+        Some(value) => {
+            let raw = value.to_str().unwrap_or_default();
+            if raw.trim() == "*" {
+                return Ok(None);
+            }
+            crate::domain::parse_if_match(raw)
+                .map(Some)
+                .ok_or_else(|| ApiError::BadRequest("If-Match must name a version, e.g. \"3\"".to_owned()))
+        }
+    }
+}
+
+/// The `Idempotency-Key` header: 1–255 visible ASCII characters.
+pub fn idempotency_key(req: &HttpRequest) -> ApiResult<Option<String>> {
+    let Some(value) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::BadRequest("Idempotency-Key must be 1-255 visible ASCII characters".to_owned())
+        })?;
+    Ok(Some(key.to_owned()))
+}
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>`: `None` when
+/// the field is absent, `Some(None)` when it is `null`.
+pub fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// A stored time as the API shows it.
+pub fn time(micros: i64) -> chrono::DateTime<chrono::Utc> {
+    crate::store::to_datetime(micros)
+}
+
 /// `limit` and `cursor` of every list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -264,111 +321,30 @@ fn allowed_methods(pattern: &str) -> Option<header::HeaderValue> {
     table.get(pattern).cloned()
 }
 
-/// `401`: no token, or a token that is not valid.
-#[derive(IntoResponses)]
-#[response(
-    status = 401,
-    description = "Missing or invalid bearer token (`unauthorized`).",
-    headers(("WWW-Authenticate" = String, description = "`Bearer`")),
-    content_type = "application/problem+json"
-)]
-pub struct Unauthorized(pub Problem);
-
-/// `403`: the caller's role does not allow this.
-#[derive(IntoResponses)]
-#[response(
-    status = 403,
-    description = "The caller's role does not allow this (`forbidden`).",
-    content_type = "application/problem+json"
-)]
-pub struct Forbidden(pub Problem);
-
-/// `404`: no such resource (or not visible to the caller).
-#[derive(IntoResponses)]
-#[response(
-    status = 404,
-    description = "No such resource, or not visible to the caller (`not_found`).",
-    content_type = "application/problem+json"
-)]
-pub struct NotFound(pub Problem);
-
-/// `400`: malformed query, body or unknown body fields.
-#[derive(IntoResponses)]
-#[response(
-    status = 400,
-    description = "Malformed JSON, unknown fields or bad query parameters (`bad_request`).",
-    content_type = "application/problem+json"
-)]
-pub struct BadRequest(pub Problem);
-
-/// `422`: invalid fields.
-#[derive(IntoResponses)]
-#[response(
-    status = 422,
-    description = "Invalid fields (`validation_failed`, with `errors`).",
-    content_type = "application/problem+json"
-)]
-pub struct Unprocessable(pub Problem);
-
-/// `413` and `415`: a body too large or not JSON.
-#[derive(IntoResponses)]
-pub enum BodyRejected {
-    #[response(
-        status = 413,
-        description = "The body is larger than 64 KiB (`payload_too_large`).",
-        content_type = "application/problem+json"
-    )]
-    TooLarge(Problem),
-    #[response(
-        status = 415,
-        description = "The body is not `application/json` (`unsupported_media_type`).",
-        content_type = "application/problem+json"
-    )]
-    MediaType(Problem),
-}
-
-/// `409`: the change conflicts with the resource's state.
-#[derive(IntoResponses)]
-#[response(
-    status = 409,
-    description = "Conflicts with the current state; `code` says how.",
-    content_type = "application/problem+json"
-)]
-pub struct Conflict(pub Problem);
-
-/// `503`: a dependency (database or signing keys) is not available.
-#[derive(IntoResponses)]
-#[response(
-    status = 503,
-    description = "The database or the token signing keys are unavailable (`unavailable`); retry.",
-    headers(("Retry-After" = u64, description = "Seconds to wait")),
-    content_type = "application/problem+json"
-)]
-pub struct Unavailable(pub Problem);
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn optional_bodies_may_be_left_out_or_null() {
-        let _: requests::ApproveBody = optional_body(b"").unwrap();
-        let _: requests::ApproveBody = optional_body(b" null ").unwrap();
-        let deny: requests::DenyBody = optional_body(br#"{"message": "no"}"#).unwrap();
+        let _: request_types::ApproveBody = optional_body(b"").unwrap();
+        let _: request_types::ApproveBody = optional_body(b" null ").unwrap();
+        let deny: request_types::DenyBody = optional_body(br#"{"message": "no"}"#).unwrap();
         assert_eq!(deny.message.as_deref(), Some("no"));
-        assert!(optional_body::<requests::ApproveBody>(b"[]").is_err());
-        assert!(optional_body::<requests::DenyBody>(br#"["no"]"#).is_err());
+        assert!(optional_body::<request_types::ApproveBody>(b"[]").is_err());
+        assert!(optional_body::<request_types::DenyBody>(br#"["no"]"#).is_err());
     }
 
     #[test]
     fn bodies_are_objects_not_arrays_of_fields() {
         // serde alone builds a struct from `[field, …]`, past `deny_unknown_fields`.
-        let org = |json: &str| serde_json::from_str::<JsonObject<directory::CreateOrg>>(json);
+        let org = |json: &str| serde_json::from_str::<JsonObject<orgs::CreateOrg>>(json);
         assert!(org(r#"["Acme", ["acme.com"]]"#).is_err());
         assert!(org(r#"{"name": "Acme", "name": "Evil"}"#).is_err());
         assert!(org(r#"{"name": "Acme", "extra": 1}"#).is_err());
         assert_eq!(org(r#"{"name": "Acme"}"#).unwrap().into_inner().name, "Acme");
-        let create = |json: &str| serde_json::from_str::<JsonObject<requests::CreateAccessRequest>>(json);
+        let create =
+            |json: &str| serde_json::from_str::<JsonObject<request_types::CreateAccessRequest>>(json);
         assert!(create(r#"{"product_key": "jira", "subject": ["557058:ab"]}"#).is_err());
         assert!(create(r#"{"product_key": "jira", "subject": null}"#).is_ok());
         assert!(create(r#"{"product_key": "jira"}"#).is_ok());
@@ -378,7 +354,7 @@ mod tests {
 
     #[test]
     fn whole_numbers_may_have_a_zero_fraction() {
-        let rating = |json: &str| serde_json::from_str::<admin::CreateFeedback>(json).map(|f| f.rating);
+        let rating = |json: &str| serde_json::from_str::<records::CreateFeedback>(json).map(|f| f.rating);
         assert_eq!(rating(r#"{"rating": 4}"#).unwrap(), 4);
         assert_eq!(rating(r#"{"rating": 4.0}"#).unwrap(), 4);
         assert!(rating(r#"{"rating": 4.5}"#).is_err());

@@ -30,7 +30,7 @@ pub async fn healthz() -> HttpResponse {
     )
 )]
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    if state.db.ping().await {
+    if state.db.ping(std::time::Duration::from_millis(900)).await {
         Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
     } else {
         Err(ApiError::Unavailable("the database does not answer".to_owned()))

@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 
-use diesel::dsl::count_star;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 
 use super::models::*;
 use super::schema::*;
-use super::{now_micros, DbConnection};
+use super::{now_micros, on_backend, DbConnection};
 use crate::domain::{Access, SiteRole};
 use crate::error::{ApiError, ApiResult};
 
@@ -34,16 +34,17 @@ pub fn is_org_admin(conn: &mut DbConnection, org_id: &str, account_id: &str) -> 
     Ok(found.is_some())
 }
 
+/// Makes an account an org admin; a concurrent or repeated call changes nothing.
 pub fn add_org_admin(conn: &mut DbConnection, org_id: &str, account_id: &str) -> ApiResult<()> {
-    if !is_org_admin(conn, org_id, account_id)? {
-        diesel::insert_into(org_admins::table)
-            .values((
-                org_admins::org_id.eq(org_id),
-                org_admins::account_id.eq(account_id),
-                org_admins::created_at.eq(now_micros()),
-            ))
-            .execute(conn)?;
-    }
+    let values = (
+        org_admins::org_id.eq(org_id),
+        org_admins::account_id.eq(account_id),
+        org_admins::created_at.eq(now_micros()),
+    );
+    on_backend!(conn, |c| diesel::insert_into(org_admins::table)
+        .values(values)
+        .on_conflict_do_nothing()
+        .execute(c))?;
     Ok(())
 }
 
@@ -66,52 +67,78 @@ pub fn find_site(conn: &mut DbConnection, site_id: &str) -> ApiResult<SiteRow> {
         .ok_or_else(|| ApiError::not_found("the site"))
 }
 
-/// What `account_id` may do on `site`, from the directory.
-pub fn access(conn: &mut DbConnection, site: &SiteRow, account_id: &str) -> ApiResult<Access> {
-    let site_role = site_users::table
-        .find((&site.id, account_id))
-        .select(site_users::role)
-        .first::<String>(conn)
-        .optional()?
-        .and_then(|role| role.parse::<SiteRole>().ok());
-    Ok(Access {
-        org_admin: is_org_admin(conn, &site.org_id, account_id)?,
-        site_role,
-    })
-}
-
-/// Loads a site and the caller's access to it; an unknown site is `404`.
+/// Loads a site and what `account_id` may do on it, in one query; an unknown site is `404`.
 pub fn site_access(conn: &mut DbConnection, site_id: &str, account_id: &str) -> ApiResult<(SiteRow, Access)> {
-    let site = find_site(conn, site_id)?;
-    let access = access(conn, &site, account_id)?;
+    let account_id = account_id.to_owned();
+    let (site, role, org_admin) = sites::table
+        .left_join(
+            site_users::table.on(site_users::site_id
+                .eq(sites::id)
+                .and(site_users::account_id.eq(account_id.clone()))),
+        )
+        .left_join(
+            org_admins::table.on(org_admins::org_id
+                .eq(sites::org_id)
+                .and(org_admins::account_id.eq(account_id))),
+        )
+        .filter(sites::id.eq(site_id))
+        .select((
+            SiteRow::as_select(),
+            site_users::role.nullable(),
+            org_admins::account_id.nullable(),
+        ))
+        .first::<(SiteRow, Option<String>, Option<String>)>(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("the site"))?;
+    let access = Access {
+        org_admin: org_admin.is_some(),
+        site_role: role.and_then(|r| r.parse::<SiteRole>().ok()),
+    };
     Ok((site, access))
 }
 
-pub fn set_opted_out(conn: &mut DbConnection, site_id: &str, opted_out: bool) -> ApiResult<SiteRow> {
-    diesel::update(sites::table.find(site_id))
-        .set(sites::opted_out.eq(opted_out))
-        .execute(conn)?;
+/// The site's external-request switches and pending-request lifetime.
+pub struct SiteSettings {
+    pub opted_out: Option<bool>,
+    pub in_rollout: Option<bool>,
+    /// `Some(None)` goes back to the service default.
+    pub pending_ttl_hours: Option<Option<i32>>,
+}
+
+pub fn update_settings(conn: &mut DbConnection, site_id: &str, change: &SiteSettings) -> ApiResult<SiteRow> {
+    if let Some(opted_out) = change.opted_out {
+        diesel::update(sites::table.find(site_id))
+            .set(sites::opted_out.eq(opted_out))
+            .execute(conn)?;
+    }
+    if let Some(in_rollout) = change.in_rollout {
+        diesel::update(sites::table.find(site_id))
+            .set(sites::in_rollout.eq(in_rollout))
+            .execute(conn)?;
+    }
+    if let Some(ttl) = change.pending_ttl_hours {
+        diesel::update(sites::table.find(site_id))
+            .set(sites::pending_ttl_hours.eq(ttl))
+            .execute(conn)?;
+    }
     find_site(conn, site_id)
 }
 
-pub fn set_in_rollout(conn: &mut DbConnection, site_id: &str, in_rollout: bool) -> ApiResult<SiteRow> {
-    diesel::update(sites::table.find(site_id))
-        .set(sites::in_rollout.eq(in_rollout))
-        .execute(conn)?;
-    find_site(conn, site_id)
-}
-
-/// Creates or replaces a product; `true` when it was created.
+/// Creates or replaces a product; `true` when it was created. Race-free: of concurrent
+/// creators one inserts and the others replace.
 pub fn put_product(conn: &mut DbConnection, row: &ProductRow) -> ApiResult<(ProductRow, bool)> {
-    let existing = find_product(conn, &row.site_id, &row.product_key)?;
-    let created = existing.is_none();
-    if created {
-        diesel::insert_into(products::table).values(row).execute(conn)?;
-    } else {
+    let inserted = on_backend!(conn, |c| diesel::insert_into(products::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    let created = inserted == 1;
+    if !created {
         diesel::update(products::table.find((&row.site_id, &row.product_key)))
             .set((
                 products::name.eq(&row.name),
                 products::default_group.eq(&row.default_group),
+                products::max_duration_hours.eq(row.max_duration_hours),
+                products::seat_limit.eq(row.seat_limit),
                 products::updated_at.eq(row.updated_at),
             ))
             .execute(conn)?;
@@ -141,16 +168,23 @@ pub fn list_products(conn: &mut DbConnection, site_id: &str) -> ApiResult<Vec<Pr
         .load(conn)?)
 }
 
-/// The product keys of `site` among `keys` that do not exist.
-pub fn unknown_products(conn: &mut DbConnection, site_id: &str, keys: &[String]) -> ApiResult<Vec<String>> {
-    let known: HashSet<String> = products::table
+/// The products of the site among `keys`, by key.
+pub fn products_among(conn: &mut DbConnection, site_id: &str, keys: &[String]) -> ApiResult<Vec<ProductRow>> {
+    Ok(products::table
         .filter(products::site_id.eq(site_id))
         .filter(products::product_key.eq_any(keys))
-        .select(products::product_key)
-        .load(conn)?
-        .into_iter()
-        .collect();
-    Ok(keys.iter().filter(|k| !known.contains(*k)).cloned().collect())
+        .order(products::product_key.asc())
+        .select(ProductRow::as_select())
+        .load(conn)?)
+}
+
+/// The keys among `keys` that `known` does not hold.
+pub fn missing_keys(keys: &[String], known: &[ProductRow]) -> Vec<String> {
+    let known: HashSet<&str> = known.iter().map(|p| p.product_key.as_str()).collect();
+    keys.iter()
+        .filter(|k| !known.contains(k.as_str()))
+        .cloned()
+        .collect()
 }
 
 pub fn find_site_user(
@@ -165,103 +199,39 @@ pub fn find_site_user(
         .optional()?)
 }
 
-/// Creates or updates a site user; `true` when created. `products`, when given, replaces their grants.
-pub fn put_site_user(
-    conn: &mut DbConnection,
-    row: &SiteUserRow,
-    products: Option<&[String]>,
-) -> ApiResult<(SiteUserRow, bool)> {
-    let created = find_site_user(conn, &row.site_id, &row.account_id)?.is_none();
-    if created {
-        diesel::insert_into(site_users::table).values(row).execute(conn)?;
-    } else {
+/// Creates or updates a site user's email, name and role; `true` when created. Race-free:
+/// of concurrent writers one inserts and the others update.
+pub fn put_site_user(conn: &mut DbConnection, row: &SiteUserRow) -> ApiResult<(SiteUserRow, bool)> {
+    let created = ensure_site_user(conn, row)?;
+    if !created {
         diesel::update(site_users::table.find((&row.site_id, &row.account_id)))
             .set((
                 site_users::email.eq(&row.email),
                 site_users::display_name.eq(&row.display_name),
                 site_users::role.eq(&row.role),
                 site_users::updated_at.eq(row.updated_at),
+                site_users::email_verified.eq(row.email_verified),
             ))
             .execute(conn)?;
-    }
-    if let Some(products) = products {
-        diesel::delete(
-            product_grants::table
-                .filter(product_grants::site_id.eq(&row.site_id))
-                .filter(product_grants::account_id.eq(&row.account_id))
-                .filter(product_grants::product_key.ne_all(products)),
-        )
-        .execute(conn)?;
-        let held: HashSet<String> = user_products(conn, &row.site_id, &row.account_id)?
-            .into_iter()
-            .collect();
-        for key in products.iter().filter(|k| !held.contains(*k)) {
-            grant_product(conn, &row.site_id, &row.account_id, key)?;
-        }
     }
     let stored = find_site_user(conn, &row.site_id, &row.account_id)?
         .ok_or_else(|| ApiError::not_found("the site user"))?;
     Ok((stored, created))
 }
 
-/// Adds a site user unless there is one; never changes an existing user.
-pub fn ensure_site_user(conn: &mut DbConnection, row: &SiteUserRow) -> ApiResult<()> {
-    if find_site_user(conn, &row.site_id, &row.account_id)?.is_none() {
-        diesel::insert_into(site_users::table).values(row).execute(conn)?;
-    }
-    Ok(())
+/// Adds a site user unless there is one (never changing an existing user); `true` when added.
+pub fn ensure_site_user(conn: &mut DbConnection, row: &SiteUserRow) -> ApiResult<bool> {
+    let inserted = on_backend!(conn, |c| diesel::insert_into(site_users::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
 }
 
-/// Removes a site user and their grants; `false` when there was none.
+/// Removes a site user; `false` when there was none.
 pub fn delete_site_user(conn: &mut DbConnection, site_id: &str, account_id: &str) -> ApiResult<bool> {
-    diesel::delete(
-        product_grants::table
-            .filter(product_grants::site_id.eq(site_id))
-            .filter(product_grants::account_id.eq(account_id)),
-    )
-    .execute(conn)?;
     let removed = diesel::delete(site_users::table.find((site_id, account_id))).execute(conn)?;
     Ok(removed > 0)
-}
-
-pub fn user_products(conn: &mut DbConnection, site_id: &str, account_id: &str) -> ApiResult<Vec<String>> {
-    Ok(product_grants::table
-        .filter(product_grants::site_id.eq(site_id))
-        .filter(product_grants::account_id.eq(account_id))
-        .order(product_grants::product_key.asc())
-        .select(product_grants::product_key)
-        .load(conn)?)
-}
-
-pub fn has_product(
-    conn: &mut DbConnection,
-    site_id: &str,
-    account_id: &str,
-    product_key: &str,
-) -> ApiResult<bool> {
-    Ok(product_grants::table
-        .find((site_id, account_id, product_key))
-        .select(product_grants::product_key)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
-}
-
-pub fn grant_product(
-    conn: &mut DbConnection,
-    site_id: &str,
-    account_id: &str,
-    product_key: &str,
-) -> ApiResult<()> {
-    diesel::insert_into(product_grants::table)
-        .values(&GrantRow {
-            site_id: site_id.to_owned(),
-            account_id: account_id.to_owned(),
-            product_key: product_key.to_owned(),
-            granted_at: now_micros(),
-        })
-        .execute(conn)?;
-    Ok(())
 }
 
 pub fn find_block(conn: &mut DbConnection, site_id: &str, account_id: &str) -> ApiResult<Option<BlockRow>> {
@@ -274,13 +244,11 @@ pub fn find_block(conn: &mut DbConnection, site_id: &str, account_id: &str) -> A
 
 /// Blocks an account unless it is blocked already; `true` when a block was added.
 pub fn insert_block(conn: &mut DbConnection, row: &BlockRow) -> ApiResult<bool> {
-    if find_block(conn, &row.site_id, &row.account_id)?.is_some() {
-        return Ok(false);
-    }
-    diesel::insert_into(request_blocks::table)
+    let inserted = on_backend!(conn, |c| diesel::insert_into(request_blocks::table)
         .values(row)
-        .execute(conn)?;
-    Ok(true)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
 }
 
 pub fn delete_block(conn: &mut DbConnection, site_id: &str, account_id: &str) -> ApiResult<bool> {
@@ -299,39 +267,47 @@ pub fn list_blocks(conn: &mut DbConnection, site_id: &str) -> ApiResult<Vec<Bloc
         .load(conn)?)
 }
 
+/// A site its caller administers, with its pending requests.
+#[derive(QueryableByName)]
+pub struct AdminSiteRow {
+    #[diesel(embed)]
+    pub site: SiteRow,
+    #[diesel(sql_type = BigInt)]
+    pub pending_requests: i64,
+}
+
+/// The sites one account administers, driven by the indexes on its site roles and org
+/// memberships (never a scan of every site), with one parameter whatever their number.
+const ADMIN_SITES: &str = "SELECT s.id, s.org_id, s.name, s.url, s.in_rollout, s.opted_out, s.created_at, \
+            s.pending_ttl_hours, \
+            (SELECT count(*) FROM access_requests r WHERE r.site_id = s.id AND r.status = 'pending') \
+              AS pending_requests \
+       FROM sites s \
+      WHERE s.id IN (SELECT u.site_id FROM site_users u WHERE u.account_id = $1 AND u.role = 'admin' \
+                     UNION \
+                     SELECT o_site.id FROM org_admins o JOIN sites o_site ON o_site.org_id = o.org_id \
+                      WHERE o.account_id = $1) \
+      ORDER BY s.name, s.id";
+
 /// The sites `account_id` administers, as site admin or org admin, with their pending counts.
-pub fn admin_sites(conn: &mut DbConnection, account_id: &str) -> ApiResult<Vec<(SiteRow, i64)>> {
-    let as_site_admin = site_users::table
-        .filter(site_users::account_id.eq(account_id))
-        .filter(site_users::role.eq(SiteRole::Admin.as_str()))
-        .select(site_users::site_id);
-    let as_org_admin = org_admins::table
-        .filter(org_admins::account_id.eq(account_id))
-        .select(org_admins::org_id);
-    let sites: Vec<SiteRow> = sites::table
-        .filter(
-            sites::id
-                .eq_any(as_site_admin)
-                .or(sites::org_id.eq_any(as_org_admin)),
-        )
-        .order((sites::name.asc(), sites::id.asc()))
-        .select(SiteRow::as_select())
-        .load(conn)?;
-    let ids: Vec<&String> = sites.iter().map(|s| &s.id).collect();
-    let counts: Vec<(String, i64)> = access_requests::table
-        .filter(access_requests::site_id.eq_any(ids))
-        .filter(access_requests::status.eq("pending"))
-        .group_by(access_requests::site_id)
-        .select((access_requests::site_id, count_star()))
-        .load(conn)?;
-    Ok(sites
-        .into_iter()
-        .map(|site| {
-            let pending = counts
-                .iter()
-                .find(|(id, _)| *id == site.id)
-                .map_or(0, |(_, n)| *n);
-            (site, pending)
-        })
-        .collect())
+pub fn admin_sites(conn: &mut DbConnection, account_id: &str) -> ApiResult<Vec<AdminSiteRow>> {
+    Ok(on_backend!(conn, |c| diesel::sql_query(ADMIN_SITES)
+        .bind::<Text, _>(account_id)
+        .load::<AdminSiteRow>(c))?)
+}
+
+/// Takes the requester's lock row until the transaction ends (creating it on first use):
+/// concurrent creations by one account, on any instance, then count their limits in turn.
+pub fn lock_requester(conn: &mut DbConnection, account_id: &str, now: i64) -> ApiResult<()> {
+    let values = (
+        requester_locks::account_id.eq(account_id),
+        requester_locks::touched_at.eq(now),
+    );
+    on_backend!(conn, |c| diesel::insert_into(requester_locks::table)
+        .values(values)
+        .on_conflict(requester_locks::account_id)
+        .do_update()
+        .set(requester_locks::touched_at.eq(now))
+        .execute(c))?;
+    Ok(())
 }

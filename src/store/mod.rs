@@ -1,6 +1,8 @@
 //! Storage: one diesel code path over SQLite and PostgreSQL.
 
+pub mod cursor;
 pub mod directory;
+pub mod grants;
 pub mod models;
 pub mod outbox;
 pub mod records;
@@ -10,10 +12,12 @@ pub mod schema;
 use std::time::Duration;
 
 use anyhow::Context;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::{self, ManageConnection};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+pub use cursor::{Cursor, Page};
 
 use crate::config::is_postgres_url;
 use crate::error::{ApiError, ApiResult};
@@ -25,10 +29,26 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// Runs `$body` with `$c` bound to the backend's own connection: for the few statements
+/// (`ON CONFLICT`, `RETURNING` of whole rows) that diesel offers per backend but not on the enum.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::store::DbConnection::Pg($c) => $body,
+            $crate::store::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 /// The advisory lock key that serializes migrations across instances.
 const MIGRATION_LOCK: i64 = 0x6163_6365_7373;
+/// How long start-up waits for the first connection before it gives up.
+const STARTUP_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a request waits for a pooled connection before it answers 503.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Opens connections of the backend the URL names (never guessing by trial).
 #[derive(Debug, Clone)]
@@ -66,17 +86,19 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+        conn.ping().map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection that a panic left mid-transaction, or whose server went away, never
+    /// goes back to the pool (diesel's own guard).
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
 pub type Pool = r2d2::Pool<Manager>;
 
-/// The database handle shared by handlers and the webhook worker.
+/// The database handle shared by handlers, jobs and the webhook worker.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
@@ -84,36 +106,44 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens the pool and brings the schema up to date.
-    pub fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Opens the pool and brings the schema up to date; gives up within about two seconds when
+    /// the database cannot be reached.
+    pub fn connect(url: &str, pool_size: Option<u32>) -> anyhow::Result<Self> {
         let postgres = is_postgres_url(url);
-        // SQLite allows one writer at a time; one connection avoids lock upgrades
-        // failing with SQLITE_BUSY and keeps every transaction serializable.
-        let size = if postgres { 10 } else { 1 };
         let pool = r2d2::Pool::builder()
-            .max_size(size)
-            .min_idle(Some(if postgres { 2 } else { 1 }))
-            .connection_timeout(Duration::from_secs(10))
-            .build(Manager::new(url))
-            .with_context(|| format!("DATABASE_URL: cannot open the database {}", redact_url(url)))?;
+            .max_size(pool_size.unwrap_or_else(|| default_pool_size(postgres)))
+            .min_idle(Some(1))
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            // A checkout needs no extra round trip: broken connections are caught by `has_broken`.
+            .test_on_check_out(false)
+            // Start-up reports one line itself; the pool's own retries would log every few ms.
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager::new(url));
         let db = Self { pool, postgres };
         db.migrate()?;
         Ok(db)
     }
 
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
     /// Runs pending migrations of this backend.
     pub fn migrate(&self) -> anyhow::Result<()> {
-        let mut conn = self
-            .pool
-            .get()
-            .context("DATABASE_URL: cannot connect to the database")?;
+        let mut conn = self.pool.get_timeout(STARTUP_CONNECT_TIMEOUT).map_err(|_| {
+            anyhow::anyhow!(
+                "DATABASE_URL: cannot connect to the database within {} s",
+                STARTUP_CONNECT_TIMEOUT.as_secs()
+            )
+        })?;
         if !self.postgres {
             conn.run_pending_migrations(SQLITE_MIGRATIONS)
                 .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
             return Ok(());
         }
         // Replicas starting together take turns: the first migrates, the others find nothing to do.
-        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .context("DATABASE_URL: cannot lock the schema for migrations")?;
         let result = conn
             .run_pending_migrations(POSTGRES_MIGRATIONS)
             .map(drop)
@@ -146,14 +176,61 @@ impl Db {
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        self.run(move |conn| transaction(conn, work)).await
     }
 
-    /// True when the database answers a trivial query.
-    pub async fn ping(&self) -> bool {
-        self.run(|conn| conn.batch_execute("SELECT 1").map_err(ApiError::from))
-            .await
-            .is_ok()
+    /// True when the database answers a trivial query within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        let pool = self.pool.clone();
+        let probe = actix_web::rt::task::spawn_blocking(move || {
+            pool.get_timeout(timeout)
+                .ok()
+                .is_some_and(|mut conn| conn.batch_execute("SELECT 1").is_ok())
+        });
+        matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(true)))
+    }
+}
+
+/// PostgreSQL serves many connections at once; SQLite has one writer, and one connection
+/// keeps every transaction serializable without lock upgrades failing with SQLITE_BUSY.
+fn default_pool_size(postgres: bool) -> u32 {
+    if postgres {
+        16
+    } else {
+        1
+    }
+}
+
+type TxManager = <DbConnection as Connection>::TransactionManager;
+
+/// Runs `work` in one transaction and commits it, or rolls it back on error; inside another
+/// transaction it is a savepoint. On SQLite the outermost transaction takes the write lock at
+/// once (`BEGIN IMMEDIATE`): a transaction that reads and then writes can then never fail to
+/// upgrade its lock while another connection writes.
+pub fn transaction<T, F>(conn: &mut DbConnection, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut DbConnection) -> ApiResult<T>,
+{
+    let nested = TxManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
+        .is_some();
+    match conn {
+        DbConnection::Sqlite(sqlite) if !nested => {
+            AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+        }
+        _ => TxManager::begin_transaction(conn)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            TxManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            TxManager::rollback_transaction(conn)?;
+            Err(error)
+        }
     }
 }
 
@@ -178,109 +255,69 @@ pub fn to_datetime(micros: i64) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
 }
 
-/// A position in a list ordered newest first by (time, id): opaque to clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub at: i64,
-    pub id: String,
+/// The API's form of a time, as stored.
+pub fn to_micros(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_micros()
 }
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", self.at, self.id))
-    }
-
-    pub fn decode(raw: &str) -> ApiResult<Self> {
-        use base64::Engine;
-        let bad = || ApiError::BadRequest("`cursor` is not a cursor this service gave out".to_owned());
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(raw)
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let (at, id) = text.split_once(':').ok_or_else(bad)?;
-        let at = at.parse().map_err(|_| bad())?;
-        uuid::Uuid::parse_str(id).map_err(|_| bad())?;
-        Ok(Self {
-            at,
-            id: id.to_owned(),
-        })
-    }
-}
-
-/// One page of a list and where the next one starts.
-#[derive(Debug)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-impl<T> Page<T> {
-    /// `rows` were fetched with `limit + 1`: the extra one says that more follow.
-    pub fn from_rows(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> Cursor) -> Self {
-        let limit = usize::try_from(limit).unwrap_or(0);
-        let next_cursor = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|last| key(last).encode())
-        } else {
-            None
-        };
-        Page {
-            items: rows,
-            next_cursor,
-        }
-    }
-
-    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page {
-            items: self.items.into_iter().map(f).collect(),
-            next_cursor: self.next_cursor,
-        }
-    }
-}
-
-/// Keeps the rows strictly after `cursor` in (time desc, id desc) order.
-macro_rules! after_cursor {
-    ($query:expr, $at:expr, $id:expr, $cursor:expr) => {
-        match $cursor {
-            Some(c) => $query.filter($at.lt(c.at).or($at.eq(c.at).and($id.lt(c.id)))),
-            None => $query,
-        }
-    };
-}
-pub(crate) use after_cursor;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn cursors_round_trip_and_reject_forgeries() {
-        let c = Cursor {
-            at: 1_700_000_000_000_000,
-            id: uuid::Uuid::new_v4().to_string(),
-        };
-        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        for bad in ["", "!!", "bm9wZQ", "MTox"] {
-            assert!(Cursor::decode(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn pages_know_whether_more_follow() {
-        let key = |n: &i64| Cursor {
-            at: *n,
-            id: uuid::Uuid::nil().to_string(),
-        };
-        let page = Page::from_rows(vec![5, 4, 3], 2, key);
-        assert_eq!(page.items, vec![5, 4]);
-        assert!(page.next_cursor.is_some());
-        let page = Page::from_rows(vec![5, 4], 2, key);
-        assert!(page.next_cursor.is_none());
-    }
-
-    #[test]
     fn urls_lose_their_password() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+    }
+
+    #[test]
+    fn a_failed_transaction_changes_nothing_and_the_connection_stays_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(dir.path().join("t.db").to_str().unwrap(), None).unwrap();
+        let mut conn = db.pool.get().unwrap();
+        let result: ApiResult<()> = transaction(&mut conn, |c| {
+            c.batch_execute("INSERT INTO requester_locks VALUES ('a', 1)")?;
+            Err(ApiError::BadRequest("no".into()))
+        });
+        assert!(result.is_err());
+        let count: i64 = schema::requester_locks::table
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
+        assert_eq!(count, 0);
+        transaction(&mut conn, |c| {
+            c.batch_execute("INSERT INTO requester_locks VALUES ('a', 1)")?;
+            Ok(())
+        })
+        .unwrap();
+        let count: i64 = schema::requester_locks::table
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn a_panic_inside_a_transaction_never_returns_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(dir.path().join("t.db").to_str().unwrap(), Some(1)).unwrap();
+        let pool = db.pool.clone();
+        let panicked = std::thread::spawn(move || {
+            let mut conn = pool.get().unwrap();
+            let _: ApiResult<()> = transaction(&mut conn, |c| {
+                c.batch_execute("INSERT INTO requester_locks VALUES ('a', 1)")?;
+                panic!("inside a transaction");
+            });
+        })
+        .join();
+        assert!(panicked.is_err());
+        // The only connection was dropped, not reused mid-transaction: a fresh one sees no row
+        // and is not inside a transaction.
+        let mut conn = db.pool.get().unwrap();
+        let count: i64 = schema::requester_locks::table
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
+        assert_eq!(count, 0);
+        transaction(&mut conn, |_| Ok(())).unwrap();
     }
 }

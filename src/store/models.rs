@@ -20,7 +20,7 @@ impl OrgRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = sites)]
 pub struct SiteRow {
     pub id: String,
@@ -30,9 +30,11 @@ pub struct SiteRow {
     pub in_rollout: bool,
     pub opted_out: bool,
     pub created_at: i64,
+    /// How long its pending requests wait for a decision; `None`: the service default.
+    pub pending_ttl_hours: Option<i32>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = products)]
 pub struct ProductRow {
     pub site_id: String,
@@ -41,9 +43,13 @@ pub struct ProductRow {
     pub default_group: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The longest a grant of this product may last; `None`: no maximum.
+    pub max_duration_hours: Option<i32>,
+    /// How many active grants the product may have; `None`: unlimited.
+    pub seat_limit: Option<i64>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = site_users)]
 pub struct SiteUserRow {
     pub site_id: String,
@@ -53,15 +59,32 @@ pub struct SiteUserRow {
     pub role: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// False for a user an approval added with an email the requester typed.
+    pub email_verified: bool,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = product_grants)]
+/// One person's access to one product on one site.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
+#[diesel(table_name = grants)]
 pub struct GrantRow {
+    pub id: String,
     pub site_id: String,
-    pub account_id: String,
     pub product_key: String,
+    pub account_id: String,
+    pub status: String,
+    pub source: String,
+    pub request_id: Option<String>,
+    /// The product's default group when the grant began.
+    pub group_name: String,
     pub granted_at: i64,
+    pub granted_by: Option<String>,
+    pub expires_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub ended_by: Option<String>,
+    pub end_reason: Option<String>,
+    /// When `grant.expiring` was queued.
+    pub warned_at: Option<i64>,
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -75,7 +98,7 @@ pub struct BlockRow {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = access_requests)]
 pub struct RequestRow {
     pub id: String,
@@ -97,6 +120,14 @@ pub struct RequestRow {
     pub decided_by: Option<String>,
     pub decision_message: Option<String>,
     pub version: i64,
+    /// The access length asked for, in hours; `None`: no end.
+    pub duration_hours: Option<i32>,
+    /// When the request expires if it is still pending.
+    pub expires_at: Option<i64>,
+    /// The grant its approval made (or found).
+    pub grant_id: Option<String>,
+    /// False when the subject's email is one the requester typed.
+    pub subject_email_verified: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -117,7 +148,8 @@ pub struct AuditRow {
     pub id: String,
     pub site_id: String,
     pub at: i64,
-    pub actor_account_id: String,
+    /// `None` for what the service did by itself.
+    pub actor_account_id: Option<String>,
     pub action: String,
     pub request_id: Option<String>,
     /// A JSON object.
@@ -150,10 +182,10 @@ pub struct DeliveryRow {
     pub next_attempt_at: i64,
     pub locked_until: i64,
     pub last_error: Option<String>,
-    /// `site/product/account` on `billing.seat.start`, unique: billing starts once.
-    pub grant_key: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The grant a group or billing event is about; billing starts and ends once per grant.
+    pub grant_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

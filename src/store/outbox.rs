@@ -6,10 +6,11 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use uuid::Uuid;
 
+use super::cursor::after_cursor;
 use super::models::{AttemptRow, DeliveryRow};
 use super::schema::{webhook_attempts, webhook_deliveries as wd};
-use super::{after_cursor, now_micros, Cursor, DbConnection, Page};
-use crate::domain::DeliveryStatus;
+use super::{now_micros, Cursor, DbConnection, Page};
+use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::{ApiError, ApiResult};
 
 /// Adds a delivery; it commits (or not) with the caller's transaction.
@@ -18,14 +19,28 @@ pub fn enqueue(conn: &mut DbConnection, row: &DeliveryRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// Whether a delivery with this grant key (billing started) exists.
-pub fn grant_started(conn: &mut DbConnection, grant_key: &str) -> ApiResult<bool> {
-    Ok(wd::table
-        .filter(wd::grant_key.eq(grant_key))
-        .select(wd::id)
-        .first::<String>(conn)
-        .optional()?
-        .is_some())
+/// Adds deliveries in one statement; they commit (or not) with the caller's transaction.
+pub fn enqueue_all(conn: &mut DbConnection, rows: &[DeliveryRow]) -> ApiResult<()> {
+    if !rows.is_empty() {
+        super::on_backend!(conn, |c| diesel::insert_into(wd::table).values(rows).execute(c))?;
+    }
+    Ok(())
+}
+
+/// The start deliveries (`group.member.add`, `billing.seat.start`) of a grant, with their targets.
+pub fn starts_of(conn: &mut DbConnection, grant_id: &str) -> ApiResult<Vec<(String, WebhookTargetKind)>> {
+    let rows: Vec<(String, String)> = wd::table
+        .filter(wd::grant_id.eq(grant_id))
+        .filter(wd::event_type.eq_any([
+            crate::webhooks::events::GROUP_MEMBER_ADD,
+            crate::webhooks::events::BILLING_SEAT_START,
+        ]))
+        .select((wd::id, wd::target))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, target)| Some((id, target.parse().ok()?)))
+        .collect())
 }
 
 const CLAIM_POSTGRES: &str = "UPDATE webhook_deliveries SET locked_until = $1 \
@@ -145,7 +160,12 @@ pub fn list(
     if let Some(status) = status {
         query = query.filter(wd::status.eq(status.as_str()));
     }
-    let query = after_cursor!(query, wd::created_at, wd::id, cursor);
+    let query = after_cursor!(
+        query,
+        "webhook_deliveries.created_at",
+        "webhook_deliveries.id",
+        cursor
+    );
     let rows = query
         .order((wd::created_at.desc(), wd::id.desc()))
         .limit(limit + 1)

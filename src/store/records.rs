@@ -3,15 +3,17 @@
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::cursor::after_cursor;
 use super::models::*;
 use super::schema::*;
-use super::{after_cursor, now_micros, Cursor, DbConnection, Page};
+use super::{now_micros, Cursor, DbConnection, Page};
 use crate::error::ApiResult;
 
 /// What an audit event says happened.
 pub struct AuditEntry<'a> {
     pub site_id: &'a str,
-    pub actor: &'a str,
+    /// `None` for what the service does by itself.
+    pub actor: Option<&'a str>,
     pub action: &'a str,
     pub request_id: Option<&'a str>,
     pub details: serde_json::Value,
@@ -23,7 +25,7 @@ pub fn audit(conn: &mut DbConnection, entry: AuditEntry<'_>) -> ApiResult<()> {
             id: Uuid::new_v4().to_string(),
             site_id: entry.site_id.to_owned(),
             at: now_micros(),
-            actor_account_id: entry.actor.to_owned(),
+            actor_account_id: entry.actor.map(str::to_owned),
             action: entry.action.to_owned(),
             request_id: entry.request_id.map(str::to_owned),
             details: entry.details.to_string(),
@@ -45,7 +47,7 @@ pub fn list_audit(
     if let Some(request_id) = request_id {
         query = query.filter(audit_events::request_id.eq(request_id.to_owned()));
     }
-    let query = after_cursor!(query, audit_events::at, audit_events::id, cursor);
+    let query = after_cursor!(query, "audit_events.at", "audit_events.id", cursor);
     let rows = query
         .order((audit_events::at.desc(), audit_events::id.desc()))
         .limit(limit + 1)
@@ -68,7 +70,7 @@ pub fn list_feedback(
     cursor: Option<Cursor>,
 ) -> ApiResult<Page<FeedbackRow>> {
     let query = feedback::table.into_boxed();
-    let query = after_cursor!(query, feedback::created_at, feedback::id, cursor);
+    let query = after_cursor!(query, "feedback.created_at", "feedback.id", cursor);
     let rows = query
         .order((feedback::created_at.desc(), feedback::id.desc()))
         .limit(limit + 1)

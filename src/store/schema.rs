@@ -27,6 +27,7 @@ diesel::table! {
         in_rollout -> Bool,
         opted_out -> Bool,
         created_at -> BigInt,
+        pending_ttl_hours -> Nullable<Integer>,
     }
 }
 
@@ -38,6 +39,8 @@ diesel::table! {
         default_group -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        max_duration_hours -> Nullable<Integer>,
+        seat_limit -> Nullable<BigInt>,
     }
 }
 
@@ -50,15 +53,35 @@ diesel::table! {
         role -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        email_verified -> Bool,
     }
 }
 
 diesel::table! {
-    product_grants (site_id, account_id, product_key) {
+    grants (id) {
+        id -> Text,
         site_id -> Text,
-        account_id -> Text,
         product_key -> Text,
+        account_id -> Text,
+        status -> Text,
+        source -> Text,
+        request_id -> Nullable<Text>,
+        group_name -> Text,
         granted_at -> BigInt,
+        granted_by -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+        ended_at -> Nullable<BigInt>,
+        ended_by -> Nullable<Text>,
+        end_reason -> Nullable<Text>,
+        warned_at -> Nullable<BigInt>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
+    requester_locks (account_id) {
+        account_id -> Text,
+        touched_at -> BigInt,
     }
 }
 
@@ -94,6 +117,10 @@ diesel::table! {
         decided_by -> Nullable<Text>,
         decision_message -> Nullable<Text>,
         version -> BigInt,
+        duration_hours -> Nullable<Integer>,
+        expires_at -> Nullable<BigInt>,
+        grant_id -> Nullable<Text>,
+        subject_email_verified -> Bool,
     }
 }
 
@@ -114,7 +141,7 @@ diesel::table! {
         id -> Text,
         site_id -> Text,
         at -> BigInt,
-        actor_account_id -> Text,
+        actor_account_id -> Nullable<Text>,
         action -> Text,
         request_id -> Nullable<Text>,
         details -> Text,
@@ -145,9 +172,9 @@ diesel::table! {
         next_attempt_at -> BigInt,
         locked_until -> BigInt,
         last_error -> Nullable<Text>,
-        grant_key -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        grant_id -> Nullable<Text>,
     }
 }
 
@@ -169,7 +196,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     sites,
     products,
     site_users,
-    product_grants,
+    grants,
+    requester_locks,
     request_blocks,
     access_requests,
     idempotency_keys,

@@ -66,7 +66,7 @@ async fn settings_combine_rollout_and_opt_out(backend: Backend) {
     let app = spawn_app(backend).await;
     let world = app.world().await;
     let path = settings_path(&world);
-    let settings = |in_rollout: bool, opted_out: bool, enabled: bool| json!({"in_rollout": in_rollout, "opted_out": opted_out, "external_requests_enabled": enabled});
+    let settings = |in_rollout: bool, opted_out: bool, enabled: bool| json!({"in_rollout": in_rollout, "opted_out": opted_out, "external_requests_enabled": enabled, "pending_ttl_hours": null});
 
     // The world puts its site in the rollout.
     assert_eq!(
@@ -135,7 +135,7 @@ async fn new_sites_follow_rollout_percent(backend: Backend, percent: u8, in_roll
             .expect(200);
         assert_eq!(
             settings,
-            json!({"in_rollout": in_rollout, "opted_out": false, "external_requests_enabled": in_rollout})
+            json!({"in_rollout": in_rollout, "opted_out": false, "external_requests_enabled": in_rollout, "pending_ttl_hours": null})
         );
     }
 }

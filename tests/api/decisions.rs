@@ -43,6 +43,14 @@ async fn approval_grants_the_product_and_sends_webhooks(backend: Backend) {
     assert!(approved["decision_message"].is_null());
     assert_eq!(approved["version"], 2);
     assert_eq!(approved["created_at"], request["created_at"]);
+    assert!(
+        approved["expires_at"].is_null(),
+        "a decided request no longer expires"
+    );
+    let grant_id = approved["grant_id"]
+        .as_str()
+        .expect("the approval's grant")
+        .to_owned();
 
     // The subject became a member with the product.
     let user = app
@@ -59,6 +67,7 @@ async fn approval_grants_the_product_and_sends_webhooks(backend: Backend) {
     assert_eq!(
         body["data"],
         json!({
+            "grant_id": grant_id,
             "request_id": id,
             "org_id": world.org_id,
             "site_id": site,
@@ -66,6 +75,8 @@ async fn approval_grants_the_product_and_sends_webhooks(backend: Backend) {
             "group": JIRA_GROUP,
             "account_id": "outsider",
             "email": "outsider@gmail.test",
+            "email_verified": true,
+            "expires_at": null,
         })
     );
 
@@ -76,6 +87,10 @@ async fn approval_grants_the_product_and_sends_webhooks(backend: Backend) {
     assert_eq!(
         (&data["request_id"], &data["org_id"], &data["site_id"]),
         (&json!(id), &json!(world.org_id), &json!(site))
+    );
+    assert_eq!(
+        (&data["grant_id"], &data["expires_at"]),
+        (&json!(grant_id), &Value::Null)
     );
     assert_eq!(
         (&data["product_key"], &data["account_id"]),
@@ -118,6 +133,8 @@ async fn approval_grants_the_product_and_sends_webhooks(backend: Backend) {
     let group = app.group.wait_for_calls(&id_of(&carol), 1).await;
     assert_eq!(group[0].json()["data"]["group"], CONFLUENCE_GROUP);
     assert_eq!(group[0].json()["data"]["email"], "carol@elsewhere.test");
+    // Carol's email came from the requester: nobody has proven it.
+    assert_eq!(group[0].json()["data"]["email_verified"], false);
     let notification = app.notification.wait_for_calls(&id_of(&carol), 1).await;
     assert_eq!(notification[0].json()["data"]["requester_account_id"], "member");
     assert_eq!(notification[0].json()["data"]["subject_account_id"], "carol");
@@ -169,24 +186,55 @@ async fn billing_starts_once_per_site_product_and_account(backend: Backend) {
     let alice = app.actor("alice", "alice@elsewhere.test");
 
     let first = id_of(&app.request_for(site, &world.member, "alice", JIRA).await);
-    app.approve(site, &first, &world.site_admin).await;
+    let first_grant = app.approve(site, &first, &world.site_admin).await["grant_id"].clone();
     assert_eq!(
         targets(&app.wait_delivered(&first, 3).await),
         ["billing", "group", "notification"]
     );
 
-    // The product is taken away by the directory, requested and granted again.
+    // The directory takes the product away: the grant ends, with its end webhooks.
     app.put_site_user(site, &world.site_admin, &alice, "member", &[])
         .await
         .expect(200);
-    let second = id_of(&app.request_for(site, &world.member, "alice", JIRA).await);
-    app.approve(site, &second, &world.site_admin).await;
     assert_eq!(
-        targets(&app.wait_delivered(&second, 2).await),
-        ["group", "notification"]
+        targets(&app.wait_delivered(&first, 6).await),
+        [
+            "billing",
+            "billing",
+            "group",
+            "group",
+            "notification",
+            "notification"
+        ]
     );
-    assert_eq!(app.billing.calls().len(), 1);
-    assert_eq!(app.group.calls().len(), 2);
+    // Requested and granted again: a second grant, billed again.
+    let second = id_of(&app.request_for(site, &world.member, "alice", JIRA).await);
+    let second_grant = app.approve(site, &second, &world.site_admin).await["grant_id"].clone();
+    assert_ne!(first_grant, second_grant);
+    assert_eq!(
+        targets(&app.wait_delivered(&second, 3).await),
+        ["billing", "group", "notification"]
+    );
+    let billing: Vec<(String, Value)> = app
+        .billing
+        .calls()
+        .iter()
+        .map(|call| {
+            let body = call.json();
+            (
+                body["type"].as_str().unwrap_or_default().to_owned(),
+                body["data"]["grant_id"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        billing,
+        [
+            ("billing.seat.start".to_owned(), first_grant.clone()),
+            ("billing.seat.end".to_owned(), first_grant),
+            ("billing.seat.start".to_owned(), second_grant),
+        ]
+    );
 }
 
 async fn denial_with_message_notifies_and_shows_in_me(backend: Backend) {

@@ -169,8 +169,9 @@ backend_tests!(
     the_database_refuses_a_second_seat_start
 );
 
-/// `billing.seat.start` is unique per site, product and account in the database itself,
-/// whatever the code above it does.
+/// Billing is exact in the database itself, whatever the code above it does: per grant one
+/// `billing.seat.start` and one `billing.seat.end`, while another grant (a re-approval of the
+/// same person) bills again.
 async fn the_database_refuses_a_second_seat_start(backend: Backend) {
     use access_requests::domain::WebhookTargetKind;
     use access_requests::store::{outbox, Db};
@@ -178,31 +179,26 @@ async fn the_database_refuses_a_second_seat_start(backend: Backend) {
 
     let (_app, env) = TestApp::prepare(backend);
     let url = env["DATABASE_URL"].clone();
-    let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url))
+    let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url, None))
         .await
         .expect("the task runs")
         .expect("the database opens");
-    let seat = || {
-        let mut row = events::delivery(WebhookTargetKind::Billing, "billing.seat.start", "r", json!({}));
-        row.grant_key = Some(events::grant_key("site", "jira-software", "account"));
+    let seat = |grant: &str, event: &str| {
+        let mut row = events::delivery(WebhookTargetKind::Billing, event, "r", json!({}));
+        row.grant_id = Some(grant.to_owned());
         row
     };
-    let first = seat();
-    db.transaction(move |c| outbox::enqueue(c, &first))
-        .await
-        .expect("the first seat");
-    let second = seat();
-    let refused = db.transaction(move |c| outbox::enqueue(c, &second)).await;
-    assert!(
-        refused.is_err(),
-        "a second billing.seat.start for the same grant was stored"
-    );
-    let other = {
-        let mut row = seat();
-        row.grant_key = Some(events::grant_key("site", "jira-software", "someone-else"));
-        row
-    };
-    db.transaction(move |c| outbox::enqueue(c, &other))
-        .await
-        .expect("another account's seat");
+    for event in ["billing.seat.start", "billing.seat.end"] {
+        let first = seat("grant-1", event);
+        db.transaction(move |c| outbox::enqueue(c, &first))
+            .await
+            .unwrap_or_else(|e| panic!("the first {event}: {e}"));
+        let second = seat("grant-1", event);
+        let refused = db.transaction(move |c| outbox::enqueue(c, &second)).await;
+        assert!(refused.is_err(), "a second {event} for the same grant was stored");
+        let other = seat("grant-2", event);
+        db.transaction(move |c| outbox::enqueue(c, &other))
+            .await
+            .unwrap_or_else(|e| panic!("another grant's {event}: {e}"));
+    }
 }

@@ -13,6 +13,7 @@ backend_tests!(
     list_query_parameters_are_validated,
     one_request_is_visible_to_its_parties_and_admins,
     review_shows_what_helps_to_decide,
+    typed_emails_are_never_trusted,
     me_lists_requests_as_requester_or_subject,
 );
 
@@ -236,12 +237,17 @@ async fn review_shows_what_helps_to_decide(backend: Backend) {
     let subject = &review["subject"];
     assert_eq!(subject["account_id"], "dana");
     assert_eq!(subject["email"], "dana@acme.test");
-    assert!(subject["email_verified"].is_null(), "{subject}");
+    // Dana joined the site by an approval, with the email the member typed: still unproven.
+    assert_eq!(subject["email_verified"], false, "{subject}");
     assert_eq!(subject["on_site"], true);
     assert_eq!(subject["role"], "member");
     assert_eq!(subject["products"], json!([CONFLUENCE]));
     assert_eq!(subject["blocked"], false);
-    assert_eq!(subject["email_domain_verified_by_org"], true);
+    assert_eq!(subject["email_domain_verified_by_org"], false);
+    assert_eq!(
+        review["product"],
+        json!({"product_key": JIRA, "name": "Product jira-software", "seat_limit": null, "seats_used": 0, "max_duration_hours": null})
+    );
     assert_eq!(
         subject["previous_requests"],
         json!({"total": 2, "approved": 1, "denied": 1})
@@ -333,4 +339,41 @@ async fn me_lists_requests_as_requester_or_subject(backend: Backend) {
         .expect(200);
     assert_eq!(nobody["items"], json!([]));
     assert!(nobody["next_cursor"].is_null());
+}
+
+/// An on-behalf request names someone by an email the requester typed: the review and the
+/// webhooks never present it as verified, nor its domain as the org's (issue: an attacker's
+/// account shown as `ceo@` of the org's verified domain, and bound to it downstream).
+async fn typed_emails_are_never_trusted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let world = app.world().await;
+    let site = &world.site_id;
+    let body =
+        json!({"product_key": JIRA, "subject": {"account_id": "attacker-acct", "email": "ceo@acme.test"}});
+    let request = app
+        .create_request(site, &world.member.token, &body)
+        .await
+        .expect(201);
+    let review_path = format!("{}/review", request_path(site, &id_of(&request)));
+    let review = app.get(&review_path, &world.site_admin.token).await.expect(200);
+    assert_eq!(review["subject"]["email"], "ceo@acme.test");
+    assert_eq!(review["subject"]["email_verified"], false);
+    assert_eq!(review["subject"]["email_domain_verified_by_org"], false);
+
+    app.approve(site, &id_of(&request), &world.site_admin).await;
+    let group = app.group.wait_for_calls(&id_of(&request), 1).await;
+    assert_eq!(group[0].json()["data"]["email"], "ceo@acme.test");
+    assert_eq!(group[0].json()["data"]["email_verified"], false);
+
+    // Now a site user by that approval, the account's email is still the typed one.
+    let again = json!({"product_key": CONFLUENCE, "subject": {"account_id": "attacker-acct"}});
+    let second = app
+        .create_request(site, &world.member.token, &again)
+        .await
+        .expect(201);
+    let review_path = format!("{}/review", request_path(site, &id_of(&second)));
+    let review = app.get(&review_path, &world.site_admin.token).await.expect(200);
+    assert_eq!(review["subject"]["on_site"], true);
+    assert_eq!(review["subject"]["email_verified"], false);
+    assert_eq!(review["subject"]["email_domain_verified_by_org"], false);
 }

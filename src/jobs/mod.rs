@@ -1,0 +1,3 @@
+//! Background loops that call the use cases in `app`.
+
+pub mod expiry;
