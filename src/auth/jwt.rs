@@ -267,36 +267,36 @@ mod tests {
 
     #[tokio::test]
     async fn accepts_a_good_hs256_token() {
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
-        let id = v.verify(&mint_hs256(b"s3cret", &claims("acc-1"))).await.unwrap();
+        let v = verifier(&[("JWT_HS256_SECRET", "unit-tests-hs256-secret-0123456789")]);
+        let id = v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &claims("acc-1"))).await.unwrap();
         assert_eq!(id.account_id.as_str(), "acc-1");
         assert!(id.email_verified);
     }
 
     #[tokio::test]
     async fn rejects_wrong_secret_expiry_and_bad_sub() {
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
+        let v = verifier(&[("JWT_HS256_SECRET", "unit-tests-hs256-secret-0123456789")]);
         assert!(v.verify(&mint_hs256(b"other", &claims("acc-1"))).await.is_err());
         let mut old = claims("acc-1");
         old.exp = chrono::Utc::now().timestamp() - 120;
-        assert!(v.verify(&mint_hs256(b"s3cret", &old)).await.is_err());
+        assert!(v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &old)).await.is_err());
         let mut within_leeway = claims("acc-1");
         within_leeway.exp = chrono::Utc::now().timestamp() - 30;
-        assert!(v.verify(&mint_hs256(b"s3cret", &within_leeway)).await.is_ok());
+        assert!(v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &within_leeway)).await.is_ok());
         assert!(v
-            .verify(&mint_hs256(b"s3cret", &claims("bad sub")))
+            .verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &claims("bad sub")))
             .await
             .is_err());
         let mut early = claims("acc-1");
         early.nbf = Some(chrono::Utc::now().timestamp() + 600);
-        assert!(v.verify(&mint_hs256(b"s3cret", &early)).await.is_err());
+        assert!(v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &early)).await.is_err());
     }
 
     #[tokio::test]
     async fn rejects_alg_none_and_unconfigured_algorithms() {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
+        let v = verifier(&[("JWT_HS256_SECRET", "unit-tests-hs256-secret-0123456789")]);
         let payload = b64.encode(serde_json::to_vec(&claims("acc-1")).unwrap());
         for alg in ["none", "RS256", "HS512"] {
             let header = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
@@ -308,30 +308,30 @@ mod tests {
     #[tokio::test]
     async fn checks_issuer_and_audience_when_configured() {
         let v = verifier(&[
-            ("JWT_HS256_SECRET", "s3cret"),
+            ("JWT_HS256_SECRET", "unit-tests-hs256-secret-0123456789"),
             ("JWT_ISSUER", "https://issuer"),
             ("JWT_AUDIENCE", "access-requests"),
         ]);
         let mut good = claims("acc-1");
         good.iss = Some("https://issuer".into());
         good.aud = Some(Audience::Many(vec!["x".into(), "access-requests".into()]));
-        assert!(v.verify(&mint_hs256(b"s3cret", &good)).await.is_ok());
+        assert!(v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &good)).await.is_ok());
         let mut wrong_iss = good.clone();
         wrong_iss.iss = Some("https://evil".into());
-        assert!(v.verify(&mint_hs256(b"s3cret", &wrong_iss)).await.is_err());
+        assert!(v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &wrong_iss)).await.is_err());
         let mut no_aud = good.clone();
         no_aud.aud = None;
-        assert!(v.verify(&mint_hs256(b"s3cret", &no_aud)).await.is_err());
+        assert!(v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &no_aud)).await.is_err());
     }
 
     #[tokio::test]
     async fn unverified_or_missing_email_is_not_verified() {
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
+        let v = verifier(&[("JWT_HS256_SECRET", "unit-tests-hs256-secret-0123456789")]);
         let mut c = claims("acc-1");
         c.email_verified = Some(false);
-        assert!(!v.verify(&mint_hs256(b"s3cret", &c)).await.unwrap().email_verified);
+        assert!(!v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &c)).await.unwrap().email_verified);
         let mut c = claims("acc-1");
         c.email = None;
-        assert!(!v.verify(&mint_hs256(b"s3cret", &c)).await.unwrap().email_verified);
+        assert!(!v.verify(&mint_hs256(b"unit-tests-hs256-secret-0123456789", &c)).await.unwrap().email_verified);
     }
 }
