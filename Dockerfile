@@ -1,7 +1,7 @@
 # access-requests — container image.
 #
 #   docker build -t access-requests .
-#   docker run --rm -p 8080:8080 -e JWT_HS256_SECRET=dev-secret access-requests
+#   docker run --rm -p 8080:8080 -e JWT_HS256_SECRET=dev-secret-at-least-32-bytes-long access-requests
 #
 # Without DATABASE_URL the service keeps an SQLite file in its working
 # directory (/var/lib/access-requests); mount a volume there to keep it, or set

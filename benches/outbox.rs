@@ -18,7 +18,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use diesel::{sql_query, Connection, PgConnection, RunQueryDsl};
 use serde_json::{json, Value};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-hs256-secret-0123456789abcdef";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// What the receiver saw: arrival wall-clock (µs) by webhook id.

@@ -44,6 +44,10 @@ pub struct Settings {
     pub jwt_jwks_url: Option<String>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// The JWKS is refetched at least this often, so removed keys stop working.
+    pub jwt_jwks_refresh_secs: u64,
+    /// The longest token lifetime accepted; `0` accepts any.
+    pub jwt_max_ttl_secs: u64,
     pub platform_admins: HashSet<String>,
     pub group_service: Option<WebhookTarget>,
     pub billing_service: Option<WebhookTarget>,
@@ -81,6 +85,21 @@ impl ConfigError {
 
 pub const DEFAULT_DATABASE_URL: &str = "access-requests.db";
 
+/// The shortest HS256 secret accepted: RFC 7518 §3.2 wants a key at least as long
+/// as the hash output (256 bits); a shorter one can be brute-forced from one token.
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// The `JWT_HS256_SECRET` rule, shared by start-up and the `token` subcommand.
+pub fn hs256_secret(raw: &str) -> Result<Secret, ConfigError> {
+    if raw.len() < MIN_HS256_SECRET_BYTES {
+        return Err(ConfigError::new(
+            "JWT_HS256_SECRET",
+            format!("must be at least {MIN_HS256_SECRET_BYTES} bytes long (RFC 7518 §3.2)"),
+        ));
+    }
+    Ok(Secret::new(raw))
+}
+
 impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -102,12 +121,25 @@ impl Settings {
         if let Some(url) = &jwt_jwks_url {
             check_http_url("JWT_JWKS_URL", url)?;
         }
-        let jwt_hs256_secret = get("JWT_HS256_SECRET").map(Secret::new);
+        let jwt_hs256_secret = get("JWT_HS256_SECRET")
+            .map(|raw| hs256_secret(&raw))
+            .transpose()?;
         if jwt_hs256_secret.is_none() && jwt_jwks_url.is_none() {
             return Err(ConfigError::new(
                 "JWT_HS256_SECRET",
                 "set JWT_HS256_SECRET and/or JWT_JWKS_URL so tokens can be verified",
             ));
+        }
+        let jwt_issuer = get("JWT_ISSUER");
+        let jwt_audience = get("JWT_AUDIENCE");
+        // An identity provider's keys sign tokens for every app it serves: without
+        // both checks, a token minted for another app would be accepted here.
+        if jwt_jwks_url.is_some() {
+            for (variable, value) in [("JWT_ISSUER", &jwt_issuer), ("JWT_AUDIENCE", &jwt_audience)] {
+                if value.is_none() {
+                    return Err(ConfigError::new(variable, "required when JWT_JWKS_URL is set"));
+                }
+            }
         }
 
         let database_url = get("DATABASE_URL").map_or_else(
@@ -124,8 +156,10 @@ impl Settings {
             listen_addr,
             jwt_hs256_secret,
             jwt_jwks_url,
-            jwt_issuer: get("JWT_ISSUER"),
-            jwt_audience: get("JWT_AUDIENCE"),
+            jwt_issuer,
+            jwt_audience,
+            jwt_jwks_refresh_secs: number(&get, "JWT_JWKS_REFRESH_SECS", 300, 1, 86_400)?,
+            jwt_max_ttl_secs: number(&get, "JWT_MAX_TTL_SECS", 86_400, 0, 31_536_000)?,
             platform_admins: get("PLATFORM_ADMINS")
                 .map(|list| parse_platform_admins(&list))
                 .transpose()?
@@ -260,6 +294,9 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// A secret of the shortest accepted length.
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
@@ -267,7 +304,7 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_contract() {
-        let s = settings(&[("JWT_HS256_SECRET", "s")]).unwrap();
+        let s = settings(&[("JWT_HS256_SECRET", SECRET)]).unwrap();
         assert_eq!(s.database_url, "access-requests.db");
         assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(
@@ -285,6 +322,7 @@ mod tests {
         );
         assert!(s.group_service.is_none());
         assert!(s.platform_admins.is_empty());
+        assert_eq!((s.jwt_jwks_refresh_secs, s.jwt_max_ttl_secs), (300, 86_400));
         assert_eq!(
             (s.pending_request_ttl_secs, s.grant_expiry_warning_secs),
             (604_800, 86_400)
@@ -294,8 +332,9 @@ mod tests {
 
     #[test]
     fn database_urls_name_a_backend_or_a_file() {
-        let url =
-            |raw: &str| settings(&[("JWT_HS256_SECRET", "s"), ("DATABASE_URL", raw)]).map(|s| s.database_url);
+        let url = |raw: &str| {
+            settings(&[("JWT_HS256_SECRET", SECRET), ("DATABASE_URL", raw)]).map(|s| s.database_url)
+        };
         assert_eq!(url("postgres://u@h/db").unwrap(), "postgres://u@h/db");
         assert_eq!(url("postgresql://h/db").unwrap(), "postgresql://h/db");
         assert_eq!(url("sqlite:///tmp/x.db").unwrap(), "/tmp/x.db");
@@ -304,6 +343,68 @@ mod tests {
         for bad in ["postgres:/broken", "mysql://h/db", "postgress://h/db", "http://x"] {
             let err = url(bad).unwrap_err();
             assert_eq!(err.variable, "DATABASE_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_hs256_secret_needs_32_bytes() {
+        let short = &SECRET[1..];
+        let err = settings(&[("JWT_HS256_SECRET", short)]).unwrap_err();
+        assert_eq!(err.variable, "JWT_HS256_SECRET");
+        assert!(!err.to_string().contains(short), "{err}");
+        assert_eq!(hs256_secret(short).unwrap_err(), err);
+        let s = settings(&[("JWT_HS256_SECRET", SECRET)]).unwrap();
+        assert_eq!(s.jwt_hs256_secret.unwrap().expose(), SECRET.as_bytes());
+    }
+
+    #[test]
+    fn a_jwks_needs_issuer_and_audience() {
+        let jwks = ("JWT_JWKS_URL", "https://id.example.com/jwks.json");
+        let issuer = ("JWT_ISSUER", "https://id.example.com/");
+        let audience = ("JWT_AUDIENCE", "access-requests");
+        for (vars, missing) in [
+            (vec![jwks], "JWT_ISSUER"),
+            (vec![jwks, audience], "JWT_ISSUER"),
+            (vec![jwks, issuer], "JWT_AUDIENCE"),
+            (vec![jwks, issuer, ("JWT_AUDIENCE", "  ")], "JWT_AUDIENCE"),
+            (vec![jwks, issuer, ("JWT_HS256_SECRET", SECRET)], "JWT_AUDIENCE"),
+        ] {
+            let err = settings(&vars).unwrap_err();
+            assert_eq!(err.variable, missing, "{vars:?}");
+            assert!(err.to_string().contains("JWT_JWKS_URL"), "{err}");
+        }
+        let s = settings(&[jwks, issuer, audience]).unwrap();
+        assert!(s.jwt_hs256_secret.is_none());
+        // HS256 alone may go without them: the secret is this service's own.
+        assert!(settings(&[("JWT_HS256_SECRET", SECRET)])
+            .unwrap()
+            .jwt_issuer
+            .is_none());
+    }
+
+    #[test]
+    fn token_lifetime_and_jwks_refresh_are_bounded() {
+        let with = |var, value| settings(&[("JWT_HS256_SECRET", SECRET), (var, value)]);
+        assert_eq!(
+            with("JWT_JWKS_REFRESH_SECS", "1").unwrap().jwt_jwks_refresh_secs,
+            1
+        );
+        assert_eq!(
+            with("JWT_JWKS_REFRESH_SECS", "86400")
+                .unwrap()
+                .jwt_jwks_refresh_secs,
+            86_400
+        );
+        assert_eq!(with("JWT_MAX_TTL_SECS", "0").unwrap().jwt_max_ttl_secs, 0);
+        assert_eq!(with("JWT_MAX_TTL_SECS", "3600").unwrap().jwt_max_ttl_secs, 3600);
+        for (var, value) in [
+            ("JWT_JWKS_REFRESH_SECS", "0"),
+            ("JWT_JWKS_REFRESH_SECS", "86401"),
+            ("JWT_JWKS_REFRESH_SECS", "soon"),
+            ("JWT_MAX_TTL_SECS", "-1"),
+            ("JWT_MAX_TTL_SECS", "31536001"),
+        ] {
+            assert_eq!(with(var, value).unwrap_err().variable, var, "{var}={value}");
         }
     }
 
@@ -326,7 +427,7 @@ mod tests {
             ("PENDING_REQUEST_TTL_SECS", "0"),
             ("DATABASE_POOL_SIZE", "0"),
         ] {
-            let err = settings(&[("JWT_HS256_SECRET", "s"), (var, value)]).unwrap_err();
+            let err = settings(&[("JWT_HS256_SECRET", SECRET), (var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{err}");
             assert!(err.to_string().starts_with("invalid configuration: "));
         }
@@ -334,17 +435,17 @@ mod tests {
 
     #[test]
     fn webhook_targets_need_a_whsec_secret() {
-        let err = settings(&[("JWT_HS256_SECRET", "s"), ("BILLING_SERVICE_URL", "http://b")]).unwrap_err();
+        let err = settings(&[("JWT_HS256_SECRET", SECRET), ("BILLING_SERVICE_URL", "http://b")]).unwrap_err();
         assert_eq!(err.variable, "BILLING_SERVICE_SECRET");
         let err = settings(&[
-            ("JWT_HS256_SECRET", "s"),
+            ("JWT_HS256_SECRET", SECRET),
             ("BILLING_SERVICE_URL", "http://b"),
             ("BILLING_SERVICE_SECRET", "plain"),
         ])
         .unwrap_err();
         assert_eq!(err.variable, "BILLING_SERVICE_SECRET");
         let s = settings(&[
-            ("JWT_HS256_SECRET", "s"),
+            ("JWT_HS256_SECRET", SECRET),
             ("BILLING_SERVICE_URL", "http://b"),
             ("BILLING_SERVICE_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
         ])
@@ -354,13 +455,13 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let s = settings(&[("JWT_HS256_SECRET", "hunter2-very-secret")]).unwrap();
+        let s = settings(&[("JWT_HS256_SECRET", "hunter2-very-secret-hunter2-very-secret")]).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
     fn platform_admins_are_a_comma_list() {
-        let s = settings(&[("JWT_HS256_SECRET", "s"), ("PLATFORM_ADMINS", " a , b,,")]).unwrap();
+        let s = settings(&[("JWT_HS256_SECRET", SECRET), ("PLATFORM_ADMINS", " a , b,,")]).unwrap();
         assert_eq!(s.platform_admins.len(), 2);
         assert!(s.platform_admins.contains("a"));
     }

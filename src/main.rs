@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use access_requests::auth::{mint_hs256, TokenClaims};
-use access_requests::config::Settings;
+use access_requests::config::{self, Settings};
 use access_requests::{openapi, store, telemetry, Application};
 use clap::{Parser, Subcommand};
 
@@ -40,7 +40,7 @@ enum Command {
         /// Mark the email as not verified.
         #[arg(long)]
         unverified: bool,
-        /// Lifetime in seconds.
+        /// Lifetime in seconds; the service refuses tokens living longer than JWT_MAX_TTL_SECS (default 86400).
         #[arg(long, default_value_t = 3600)]
         ttl_secs: i64,
     },
@@ -104,9 +104,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 fn token(sub: String, email: String, name: Option<String>, unverified: bool, ttl_secs: i64) -> ExitCode {
-    let Some(secret) = std::env::var("JWT_HS256_SECRET").ok().filter(|s| !s.is_empty()) else {
+    let Some(raw) = std::env::var("JWT_HS256_SECRET").ok().filter(|s| !s.is_empty()) else {
         eprintln!("invalid configuration: JWT_HS256_SECRET: required to mint a token");
         return ExitCode::from(2);
+    };
+    // The service does not start with a shorter secret, so its tokens would verify nowhere.
+    let secret = match config::hs256_secret(&raw) {
+        Ok(secret) => secret,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
     };
     if access_requests::domain::AccountId::parse(&sub).is_err() {
         eprintln!("--sub: {}", access_requests::domain::AccountId::RULE);
@@ -127,6 +135,6 @@ fn token(sub: String, email: String, name: Option<String>, unverified: bool, ttl
             .filter(|s| !s.is_empty())
             .map(access_requests::auth::Audience::One),
     };
-    println!("{}", mint_hs256(secret.as_bytes(), &claims));
+    println!("{}", mint_hs256(secret.expose(), &claims));
     ExitCode::SUCCESS
 }

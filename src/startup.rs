@@ -23,7 +23,6 @@ use crate::{http, jobs, openapi};
 pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
-    pub verifier: Verifier,
     /// Wakes the webhook worker after a transaction added deliveries.
     pub outbox_notify: Arc<Notify>,
     pub metrics: Metrics,
@@ -58,10 +57,10 @@ impl Application {
             .context("database start-up task failed")??;
         let client = http_client()?;
         let notify = Arc::new(Notify::new());
+        let verifier = web::Data::new(Verifier::new(&settings, client.clone()));
         let state = web::Data::new(AppState {
             db: db.clone(),
             settings: settings.clone(),
-            verifier: Verifier::new(&settings, client.clone()),
             outbox_notify: notify.clone(),
             metrics: Metrics::default(),
         });
@@ -73,6 +72,7 @@ impl Application {
             let document = document.clone();
             App::new()
                 .app_data(state.clone())
+                .app_data(verifier.clone())
                 .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
                 .wrap(from_fn(http::ops::track))
                 .wrap(TracingLogger::default())

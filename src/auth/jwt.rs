@@ -1,49 +1,18 @@
 //! Token verification: HS256 with a shared secret, RS256/ES256 with keys from a JWKS.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
 
+use super::claims::{check_times, TokenClaims, LEEWAY_SECS};
+use super::jwks::Jwks;
 use crate::config::Settings;
 use crate::domain::AccountId;
 
 /// Tokens longer than this are refused before any parsing.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
-/// An unknown `kid` refetches the JWKS at most this often.
-pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
-
-/// The claims the service reads. Types are strict: a claim of the wrong type rejects the token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TokenClaims {
-    pub sub: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<Audience>,
-}
-
-/// `aud` may be one string or a list of strings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    One(String),
-    Many(Vec<String>),
-}
 
 /// The verified identity of a caller.
 #[derive(Debug, Clone)]
@@ -64,65 +33,72 @@ pub enum TokenError {
     KeysUnavailable,
 }
 
-fn invalid(why: impl Into<String>) -> TokenError {
+pub(super) fn invalid(why: impl Into<String>) -> TokenError {
     TokenError::Invalid(why.into())
 }
 
-struct JwksCache {
-    keys: HashMap<String, (Algorithm, DecodingKey)>,
-    fetched_at: Option<Instant>,
-}
-
-/// Verifies bearer tokens per contract §1.
+/// Verifies bearer tokens per contract §1 and knows the platform admins, so the
+/// `Caller` extractor needs nothing else.
 pub struct Verifier {
     hs256: Option<DecodingKey>,
-    jwks_url: Option<String>,
-    jwks: Mutex<JwksCache>,
-    client: reqwest::Client,
+    jwks: Option<Arc<Jwks>>,
     issuer: Option<String>,
     audience: Option<String>,
+    max_ttl_secs: Option<u64>,
+    platform_admins: HashSet<String>,
 }
 
 impl Verifier {
+    /// With `JWT_JWKS_URL` set, this starts the JWKS refresher on the current Tokio
+    /// runtime (so it must run inside one); the refresher ends with the verifier.
     pub fn new(settings: &Settings, client: reqwest::Client) -> Self {
         Self {
             hs256: settings
                 .jwt_hs256_secret
                 .as_ref()
                 .map(|s| DecodingKey::from_secret(s.expose())),
-            jwks_url: settings.jwt_jwks_url.clone(),
-            jwks: Mutex::new(JwksCache {
-                keys: HashMap::new(),
-                fetched_at: None,
-            }),
-            client,
+            jwks: settings
+                .jwt_jwks_url
+                .clone()
+                .map(|url| Jwks::start(url, client, Duration::from_secs(settings.jwt_jwks_refresh_secs))),
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
+            max_ttl_secs: (settings.jwt_max_ttl_secs > 0).then_some(settings.jwt_max_ttl_secs),
+            platform_admins: settings.platform_admins.clone(),
         }
     }
 
+    /// True when `PLATFORM_ADMINS` lists the account.
+    pub fn is_platform_admin(&self, account_id: &AccountId) -> bool {
+        self.platform_admins.contains(account_id.as_str())
+    }
+
+    /// The identity in `token`, or why it is refused. A token whose `kid` is already
+    /// known never waits for a JWKS fetch.
     pub async fn verify(&self, token: &str) -> Result<Identity, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(invalid("the token is empty or too long"));
         }
         let header = decode_header(token).map_err(|_| invalid("the token is malformed"))?;
-        let key = match header.alg {
-            Algorithm::HS256 => self
+        let key = match (header.alg, &self.jwks) {
+            (Algorithm::HS256, _) => self
                 .hs256
                 .clone()
                 .ok_or_else(|| invalid("HS256 tokens are not accepted"))?,
-            Algorithm::RS256 | Algorithm::ES256 if self.jwks_url.is_some() => {
+            (Algorithm::RS256 | Algorithm::ES256, Some(jwks)) => {
                 let kid = header
                     .kid
                     .as_deref()
                     .ok_or_else(|| invalid("the token names no key (kid)"))?;
-                self.jwks_key(kid, header.alg).await?
+                jwks.key(kid, header.alg).await?
             }
             _ => return Err(invalid("the token's algorithm is not accepted")),
         };
         let claims = decode::<TokenClaims>(token, &key, &self.validation(header.alg))
             .map_err(|e| invalid(format!("the token is not valid: {}", describe(&e))))?
             .claims;
+        check_times(&claims, chrono::Utc::now().timestamp(), self.max_ttl_secs)
+            .map_err(|why| invalid(format!("the token is not valid: {why}")))?;
         let account_id =
             AccountId::parse(&claims.sub).map_err(|_| invalid("the token's sub is not an account id"))?;
         Ok(Identity {
@@ -135,7 +111,7 @@ impl Verifier {
 
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
-        validation.leeway = 60;
+        validation.leeway = LEEWAY_SECS.unsigned_abs();
         validation.validate_nbf = true;
         let mut required = vec!["exp", "sub"];
         match &self.issuer {
@@ -154,65 +130,6 @@ impl Verifier {
         }
         validation.set_required_spec_claims(&required);
         validation
-    }
-
-    /// The key for `kid`, refetching the JWKS when `kid` is unknown (at most once per interval).
-    async fn jwks_key(&self, kid: &str, alg: Algorithm) -> Result<DecodingKey, TokenError> {
-        let mut cache = self.jwks.lock().await;
-        if !cache.keys.contains_key(kid) {
-            let may_fetch = cache
-                .fetched_at
-                .is_none_or(|at| at.elapsed() >= JWKS_REFETCH_INTERVAL);
-            if may_fetch {
-                cache.fetched_at = Some(Instant::now());
-                match self.fetch_jwks().await {
-                    Ok(keys) => cache.keys = keys,
-                    Err(error) => {
-                        tracing::warn!(%error, "JWKS fetch failed");
-                        if cache.keys.is_empty() {
-                            return Err(TokenError::KeysUnavailable);
-                        }
-                    }
-                }
-            }
-        }
-        match cache.keys.get(kid) {
-            // The key fixes the algorithm: a token cannot pick another one (no RS/HS/ES confusion).
-            Some((key_alg, key)) if *key_alg == alg => Ok(key.clone()),
-            Some(_) => Err(invalid("the token's algorithm does not match its key")),
-            None => Err(invalid("the token names an unknown key")),
-        }
-    }
-
-    async fn fetch_jwks(&self) -> anyhow::Result<HashMap<String, (Algorithm, DecodingKey)>> {
-        let url = self.jwks_url.as_deref().unwrap_or_default();
-        let response = self
-            .client
-            .get(url)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await?
-            .error_for_status()?;
-        let bytes = response.bytes().await?;
-        if bytes.len() > 1024 * 1024 {
-            anyhow::bail!("the JWKS document is larger than 1 MiB");
-        }
-        let set: JwkSet = serde_json::from_slice(&bytes)?;
-        let mut keys = HashMap::new();
-        for jwk in &set.keys {
-            let Some(kid) = jwk.common.key_id.clone() else {
-                continue;
-            };
-            let alg = match &jwk.algorithm {
-                AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
-                _ => continue,
-            };
-            if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.insert(kid, (alg, key));
-            }
-        }
-        Ok(keys)
     }
 }
 
@@ -242,8 +159,12 @@ pub fn mint_hs256(secret: &[u8], claims: &TokenClaims) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
-    use crate::config::Settings;
+    use crate::auth::Audience;
+
+    const SECRET: &str = "unit-tests-hs256-secret-0123456789";
 
     fn verifier(vars: &[(&str, &str)]) -> Verifier {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
@@ -267,36 +188,42 @@ mod tests {
 
     #[tokio::test]
     async fn accepts_a_good_hs256_token() {
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
-        let id = v.verify(&mint_hs256(b"s3cret", &claims("acc-1"))).await.unwrap();
+        let v = verifier(&[("JWT_HS256_SECRET", SECRET)]);
+        let id = v
+            .verify(&mint_hs256(SECRET.as_bytes(), &claims("acc-1")))
+            .await
+            .unwrap();
         assert_eq!(id.account_id.as_str(), "acc-1");
         assert!(id.email_verified);
     }
 
     #[tokio::test]
     async fn rejects_wrong_secret_expiry_and_bad_sub() {
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
+        let v = verifier(&[("JWT_HS256_SECRET", SECRET)]);
         assert!(v.verify(&mint_hs256(b"other", &claims("acc-1"))).await.is_err());
         let mut old = claims("acc-1");
         old.exp = chrono::Utc::now().timestamp() - 120;
-        assert!(v.verify(&mint_hs256(b"s3cret", &old)).await.is_err());
+        assert!(v.verify(&mint_hs256(SECRET.as_bytes(), &old)).await.is_err());
         let mut within_leeway = claims("acc-1");
         within_leeway.exp = chrono::Utc::now().timestamp() - 30;
-        assert!(v.verify(&mint_hs256(b"s3cret", &within_leeway)).await.is_ok());
         assert!(v
-            .verify(&mint_hs256(b"s3cret", &claims("bad sub")))
+            .verify(&mint_hs256(SECRET.as_bytes(), &within_leeway))
+            .await
+            .is_ok());
+        assert!(v
+            .verify(&mint_hs256(SECRET.as_bytes(), &claims("bad sub")))
             .await
             .is_err());
         let mut early = claims("acc-1");
         early.nbf = Some(chrono::Utc::now().timestamp() + 600);
-        assert!(v.verify(&mint_hs256(b"s3cret", &early)).await.is_err());
+        assert!(v.verify(&mint_hs256(SECRET.as_bytes(), &early)).await.is_err());
     }
 
     #[tokio::test]
     async fn rejects_alg_none_and_unconfigured_algorithms() {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
+        let v = verifier(&[("JWT_HS256_SECRET", SECRET)]);
         let payload = b64.encode(serde_json::to_vec(&claims("acc-1")).unwrap());
         for alg in ["none", "RS256", "HS512"] {
             let header = b64.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
@@ -308,30 +235,71 @@ mod tests {
     #[tokio::test]
     async fn checks_issuer_and_audience_when_configured() {
         let v = verifier(&[
-            ("JWT_HS256_SECRET", "s3cret"),
+            ("JWT_HS256_SECRET", SECRET),
             ("JWT_ISSUER", "https://issuer"),
             ("JWT_AUDIENCE", "access-requests"),
         ]);
         let mut good = claims("acc-1");
         good.iss = Some("https://issuer".into());
         good.aud = Some(Audience::Many(vec!["x".into(), "access-requests".into()]));
-        assert!(v.verify(&mint_hs256(b"s3cret", &good)).await.is_ok());
+        assert!(v.verify(&mint_hs256(SECRET.as_bytes(), &good)).await.is_ok());
         let mut wrong_iss = good.clone();
         wrong_iss.iss = Some("https://evil".into());
-        assert!(v.verify(&mint_hs256(b"s3cret", &wrong_iss)).await.is_err());
+        assert!(v
+            .verify(&mint_hs256(SECRET.as_bytes(), &wrong_iss))
+            .await
+            .is_err());
         let mut no_aud = good.clone();
         no_aud.aud = None;
-        assert!(v.verify(&mint_hs256(b"s3cret", &no_aud)).await.is_err());
+        assert!(v.verify(&mint_hs256(SECRET.as_bytes(), &no_aud)).await.is_err());
     }
 
     #[tokio::test]
     async fn unverified_or_missing_email_is_not_verified() {
-        let v = verifier(&[("JWT_HS256_SECRET", "s3cret")]);
+        let v = verifier(&[("JWT_HS256_SECRET", SECRET)]);
         let mut c = claims("acc-1");
         c.email_verified = Some(false);
-        assert!(!v.verify(&mint_hs256(b"s3cret", &c)).await.unwrap().email_verified);
+        assert!(
+            !v.verify(&mint_hs256(SECRET.as_bytes(), &c))
+                .await
+                .unwrap()
+                .email_verified
+        );
         let mut c = claims("acc-1");
         c.email = None;
-        assert!(!v.verify(&mint_hs256(b"s3cret", &c)).await.unwrap().email_verified);
+        assert!(
+            !v.verify(&mint_hs256(SECRET.as_bytes(), &c))
+                .await
+                .unwrap()
+                .email_verified
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_future_iat_and_overlong_lifetimes_unless_turned_off() {
+        let now = chrono::Utc::now().timestamp();
+        let ten_years = TokenClaims {
+            iat: Some(now),
+            exp: now + 10 * 365 * 86_400,
+            ..claims("acc-1")
+        };
+        let future_iat = TokenClaims {
+            iat: Some(now + 600),
+            ..claims("acc-1")
+        };
+        let v = verifier(&[("JWT_HS256_SECRET", SECRET)]);
+        for case in [&ten_years, &future_iat] {
+            let error = v.verify(&mint_hs256(SECRET.as_bytes(), case)).await.unwrap_err();
+            assert!(matches!(error, TokenError::Invalid(_)), "{case:?}");
+        }
+        let unlimited = verifier(&[("JWT_HS256_SECRET", SECRET), ("JWT_MAX_TTL_SECS", "0")]);
+        assert!(unlimited
+            .verify(&mint_hs256(SECRET.as_bytes(), &ten_years))
+            .await
+            .is_ok());
+        assert!(unlimited
+            .verify(&mint_hs256(SECRET.as_bytes(), &future_iat))
+            .await
+            .is_err());
     }
 }

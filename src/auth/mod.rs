@@ -1,8 +1,11 @@
 //! Who is calling: bearer-token verification and the `Caller` extractor.
 
+mod claims;
+mod jwks;
 mod jwt;
 
-pub use jwt::{mint_hs256, Audience, Identity, TokenClaims, TokenError, Verifier, JWKS_REFETCH_INTERVAL};
+pub use claims::{Audience, TokenClaims};
+pub use jwt::{mint_hs256, Identity, TokenError, Verifier};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +13,6 @@ use std::pin::Pin;
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 
 use crate::error::ApiError;
-use crate::startup::AppState;
 
 /// The authenticated caller of a request, with platform-admin status from `PLATFORM_ADMINS`.
 #[derive(Debug, Clone)]
@@ -20,10 +22,12 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller's account id (`sub`).
     pub fn account_id(&self) -> &str {
         self.identity.account_id.as_str()
     }
 
+    /// `403` unless `PLATFORM_ADMINS` lists the caller.
     pub fn require_platform_admin(&self) -> Result<(), ApiError> {
         if self.platform_admin {
             Ok(())
@@ -58,20 +62,19 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        // The verifier is app data of its own, so auth needs nothing from start-up.
+        let verifier = req.app_data::<web::Data<Verifier>>().cloned();
         let token = bearer_token(req);
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no app state")))?;
-            let identity = state.verifier.verify(&token?).await.map_err(|e| match e {
+            let verifier = verifier
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no token verifier registered")))?;
+            let identity = verifier.verify(&token?).await.map_err(|e| match e {
                 TokenError::Invalid(why) => ApiError::Unauthorized(why),
                 TokenError::KeysUnavailable => {
                     ApiError::Unavailable("the signing keys could not be fetched; try again".to_owned())
                 }
             })?;
-            let platform_admin = state
-                .settings
-                .platform_admins
-                .contains(identity.account_id.as_str());
+            let platform_admin = verifier.is_platform_admin(&identity.account_id);
             Ok(Caller {
                 identity,
                 platform_admin,

@@ -89,7 +89,7 @@ fn migrate_prepares_a_fresh_database_and_can_run_again() {
     for _ in 0..2 {
         let output = run(
             &["migrate"],
-            &[("DATABASE_URL", database), ("JWT_HS256_SECRET", "s")],
+            &[("DATABASE_URL", database), ("JWT_HS256_SECRET", JWT_SECRET)],
         );
         assert!(output.status.success(), "{output:?}");
     }
@@ -104,7 +104,7 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     let good = [
         ("DATABASE_URL", database),
         ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("JWT_HS256_SECRET", "s"),
+        ("JWT_HS256_SECRET", JWT_SECRET),
     ];
     for (variable, value) in [
         ("ROLLOUT_PERCENT", "101"),
@@ -120,16 +120,8 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
         if variable == "BILLING_SERVICE_SECRET" {
             env.push(("BILLING_SERVICE_URL", "http://billing.test/hooks"));
         }
-        let output = run(&["serve"], &env);
-        assert!(!output.status.success(), "{variable}={value} started: {output:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{variable}: {stderr}");
-        assert!(lines[0].contains(variable), "{variable}: {stderr}");
-        assert!(
-            !lines[0].contains("s3cr3t-value"),
-            "a secret was printed: {stderr}"
-        );
+        let line = refusal(&run(&["serve"], &env), variable);
+        assert!(!line.contains("s3cr3t-value"), "a secret was printed: {line}");
     }
 
     let output = run(
@@ -138,4 +130,54 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
     );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("JWT_HS256_SECRET"));
+}
+
+/// Asserts that the binary refused to start: exit status 2 and one line on stderr
+/// naming `variable`; returns that line.
+#[track_caller]
+fn refusal(output: &Output, variable: &str) -> String {
+    assert_eq!(output.status.code(), Some(2), "{variable}: {output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{variable}: {stderr}");
+    assert!(lines[0].contains(variable), "{variable}: {stderr}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn weak_token_settings_stop_start_up() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database = dir.path().join("never.db");
+    let database = database.to_str().expect("a UTF-8 path");
+    let short = "s3cr3t-value-of-31-bytes-length";
+    assert_eq!(short.len(), 31);
+    let base = [("DATABASE_URL", database), ("LISTEN_ADDR", "127.0.0.1:0")];
+    let jwks = ("JWT_JWKS_URL", "https://id.example.test/jwks.json");
+    for (env, named) in [
+        (vec![("JWT_HS256_SECRET", short)], "JWT_HS256_SECRET"),
+        (vec![jwks], "JWT_ISSUER"),
+        (vec![jwks, ("JWT_HS256_SECRET", JWT_SECRET)], "JWT_ISSUER"),
+        (
+            vec![jwks, ("JWT_ISSUER", "https://id.example.test/")],
+            "JWT_AUDIENCE",
+        ),
+        (vec![jwks, ("JWT_AUDIENCE", "access-requests")], "JWT_ISSUER"),
+    ] {
+        let env = [&base[..], &env[..]].concat();
+        let line = refusal(&run(&["serve"], &env), named);
+        assert!(!line.contains(short), "a secret was printed: {line}");
+    }
+    assert!(
+        !dir.path().join("never.db").exists(),
+        "refused before opening the database"
+    );
+
+    // `token` holds its secret to the same rule, and mints nothing with a short one.
+    let output = run(
+        &["token", "--sub", "someone", "--email", "someone@acme.test"],
+        &[("JWT_HS256_SECRET", short)],
+    );
+    let line = refusal(&output, "JWT_HS256_SECRET");
+    assert!(!line.contains(short), "a secret was printed: {line}");
+    assert!(output.stdout.is_empty(), "{output:?}");
 }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,6 +75,8 @@ struct State {
     calls: Mutex<Vec<ReceivedWebhook>>,
     failures_left: AtomicUsize,
     stalls_left: AtomicUsize,
+    stall_ms: AtomicU64,
+    arrivals: AtomicUsize,
     status: AtomicU16,
     json: Mutex<Option<Value>>,
 }
@@ -94,6 +96,8 @@ impl Receiver {
             calls: Mutex::default(),
             failures_left: AtomicUsize::new(0),
             stalls_left: AtomicUsize::new(0),
+            stall_ms: AtomicU64::new(0),
+            arrivals: AtomicUsize::new(0),
             status: AtomicU16::new(204),
             json: Mutex::default(),
         });
@@ -122,6 +126,13 @@ impl Receiver {
 
     /// Wait a second before answering the next `n` calls.
     pub fn stall_next(&self, n: usize) {
+        self.stall_next_for(n, Duration::from_secs(1));
+    }
+
+    /// Wait `delay` before answering the next `n` calls.
+    pub fn stall_next_for(&self, n: usize, delay: Duration) {
+        let millis = u64::try_from(delay.as_millis()).expect("a short delay");
+        self.state.stall_ms.store(millis, Ordering::SeqCst);
         self.state.stalls_left.store(n, Ordering::SeqCst);
     }
 
@@ -136,9 +147,20 @@ impl Receiver {
         *self.state.json.lock().expect("receiver lock") = Some(document);
     }
 
-    /// How many requests arrived, whatever they were.
+    /// How many requests were answered, whatever they were.
     pub fn hits(&self) -> usize {
         self.state.calls.lock().expect("receiver lock").len()
+    }
+
+    /// How many requests arrived, those still stalled included.
+    pub fn arrivals(&self) -> usize {
+        self.state.arrivals.load(Ordering::SeqCst)
+    }
+
+    /// The status of each answered request, in order.
+    pub fn statuses(&self) -> Vec<u16> {
+        let calls = self.state.calls.lock().expect("receiver lock");
+        calls.iter().map(|call| call.answered).collect()
     }
 
     /// Every call so far; each must carry a valid signature made with this
@@ -185,8 +207,10 @@ fn take_one(counter: &AtomicUsize) -> bool {
 }
 
 async fn record(request: HttpRequest, body: web::Bytes, state: web::Data<State>) -> HttpResponse {
+    state.arrivals.fetch_add(1, Ordering::SeqCst);
     if take_one(&state.stalls_left) {
-        actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        let delay = Duration::from_millis(state.stall_ms.load(Ordering::SeqCst));
+        actix_web::rt::time::sleep(delay).await;
     }
     let failing = take_one(&state.failures_left);
     let answered = if failing {
