@@ -16,45 +16,51 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// The most rows of each kind one round handles before it lets the others have the connection.
 const BATCH: usize = 200;
 
+/// One use case that handles the next due row, if any (`false`: none is due).
+type Step = fn(&mut DbConnection, &Settings) -> ApiResult<bool>;
+
 /// Runs until the task is dropped; `outbox` wakes the webhook worker after a round queued webhooks.
 pub async fn run(db: Db, settings: Arc<Settings>, outbox: Arc<Notify>) {
+    let steps: [Step; 3] = [expire_next_request, expire_next_grant, warn_next_grant];
     loop {
-        let round_settings = settings.clone();
-        let wait = match db.run(move |c| round(c, &round_settings)).await {
-            Ok((handled, due)) => {
-                if handled > 0 {
-                    outbox.notify_one();
-                }
-                if handled >= BATCH {
-                    Duration::ZERO
-                } else {
-                    until(due)
-                }
-            }
+        let mut most = 0;
+        for step in steps {
+            most = most.max(drain(&db, &settings, step).await);
+        }
+        if most > 0 {
+            outbox.notify_one();
+        }
+        if most >= BATCH {
+            continue;
+        }
+        let due_settings = settings.clone();
+        let wait = match db.run(move |c| next_due(c, &due_settings)).await {
+            Ok(due) => until(due),
             Err(error) => {
                 tracing::warn!(%error, "expiry sweep failed; trying again");
                 SWEEP_INTERVAL
             }
         };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        tokio::time::sleep(wait).await;
     }
 }
 
-/// One sweep: how many rows it handled (of the kind that had most) and when the next is due.
-fn round(c: &mut DbConnection, settings: &Settings) -> ApiResult<(usize, Option<i64>)> {
-    let steps: [fn(&mut DbConnection, &Settings) -> ApiResult<bool>; 3] =
-        [expire_next_request, expire_next_grant, warn_next_grant];
-    let mut most = 0;
-    for step in steps {
-        let mut handled = 0;
-        while handled < BATCH && step(c, settings)? {
-            handled += 1;
+/// Handles up to [`BATCH`] due rows, each in its own transaction and its own turn on a pooled
+/// connection, so that requests get the connection between two of them (SQLite has one).
+async fn drain(db: &Db, settings: &Arc<Settings>, step: Step) -> usize {
+    let mut handled = 0;
+    while handled < BATCH {
+        let settings = settings.clone();
+        match db.run(move |c| step(c, &settings)).await {
+            Ok(true) => handled += 1,
+            Ok(false) => break,
+            Err(error) => {
+                tracing::warn!(%error, "expiry sweep failed; trying again");
+                break;
+            }
         }
-        most = most.max(handled);
     }
-    Ok((most, next_due(c, settings)?))
+    handled
 }
 
 fn until(due: Option<i64>) -> Duration {
