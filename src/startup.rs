@@ -34,6 +34,9 @@ pub struct Application {
     port: u16,
     server: Server,
     worker: Arc<Worker>,
+    /// For the task that recounts the outbox for `/metrics` while the server runs.
+    metrics: Metrics,
+    db: Db,
 }
 
 /// The HTTP client for webhooks and the JWKS.
@@ -56,12 +59,13 @@ impl Application {
             .context("database start-up task failed")??;
         let client = http_client()?;
         let notify = Arc::new(Notify::new());
+        let metrics = Metrics::default();
         let state = web::Data::new(AppState {
             db: db.clone(),
             settings: settings.clone(),
             verifier: Verifier::new(&settings, client.clone()),
             outbox_notify: notify.clone(),
-            metrics: Metrics::default(),
+            metrics: metrics.clone(),
         });
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
@@ -107,8 +111,14 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        let worker = Arc::new(Worker::new(db, settings, client, notify));
-        Ok(Self { port, server, worker })
+        let worker = Arc::new(Worker::new(db.clone(), settings, client, notify));
+        Ok(Self {
+            port,
+            server,
+            worker,
+            metrics,
+            db,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -118,8 +128,10 @@ impl Application {
     /// Serves until the process is told to stop; the webhook worker runs alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(self.worker.run());
+        let gauges = tokio::spawn(self.metrics.refresh_outbox(self.db));
         let result = self.server.await;
         worker.abort();
+        gauges.abort();
         result
     }
 }
