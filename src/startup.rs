@@ -1,6 +1,6 @@
 //! Builds the app: database, verifier, HTTP server and webhook worker.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +9,6 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use tokio::sync::Notify;
-use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::auth::Verifier;
@@ -31,7 +30,7 @@ pub struct AppState {
 
 /// A bound, ready-to-run service.
 pub struct Application {
-    port: u16,
+    addr: SocketAddr,
     server: Server,
     worker: Arc<Worker>,
     /// For the task that recounts the outbox for `/metrics` while the server runs.
@@ -69,15 +68,18 @@ impl Application {
         });
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         let document = Arc::new(openapi::document_json());
         let server = HttpServer::new(move || {
             let document = document.clone();
             App::new()
                 .app_data(state.clone())
                 .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
+                .wrap(http::cors::layer(&state.settings.cors_allowed_origins))
+                // Outside CORS too: its refused preflights become problems.
+                .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
                 .wrap(from_fn(http::ops::track))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(http::request_id::middleware))
                 .configure(http::configure)
                 .route(
                     "/api-docs/openapi.json",
@@ -113,7 +115,7 @@ impl Application {
         .run();
         let worker = Arc::new(Worker::new(db.clone(), settings, client, notify));
         Ok(Self {
-            port,
+            addr,
             server,
             worker,
             metrics,
@@ -122,7 +124,12 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
+    }
+
+    /// The address the server listens on (the real port when `LISTEN_ADDR` asked for 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Serves until the process is told to stop; the webhook worker runs alongside.

@@ -1,9 +1,11 @@
 //! The HTTP surface: one module per resource, with thin handlers and their DTOs.
 
 pub mod admin;
+pub mod cors;
 pub mod deliveries;
 pub mod directory;
 pub mod ops;
+pub mod request_id;
 pub mod requests;
 
 use std::collections::HashMap;

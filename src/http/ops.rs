@@ -1,4 +1,4 @@
-//! Health, readiness and metrics.
+//! Health, readiness, metrics, and `/` leading to Swagger UI.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,6 +16,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/healthz").route(web::get().to(healthz)));
     cfg.service(web::resource("/readyz").route(web::get().to(readyz)));
     cfg.service(web::resource("/metrics").route(web::get().to(metrics)));
+    // Someone who opens the bare address in a browser lands on the API's documentation.
+    cfg.service(web::resource("/").route(web::get().to(|| async {
+        HttpResponse::Found()
+            .insert_header((actix_web::http::header::LOCATION, "/swagger-ui/"))
+            .finish()
+    })));
 }
 
 /// 200 while the process runs.
