@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 
 use base64::Engine;
 
@@ -64,6 +64,20 @@ pub struct Settings {
     pub grant_expiry_warning_secs: u64,
     /// The most connections one instance opens (`DATABASE_POOL_SIZE`); `None`: the backend's default.
     pub database_pool_size: Option<u32>,
+    /// Origins browsers may call from (`CORS_ALLOWED_ORIGINS`), each `scheme://host[:port]`,
+    /// or the single entry `*`; empty: no CORS headers at all.
+    pub cors_allowed_origins: Vec<String>,
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// A setting that could not be used; its `Display` is the one line start-up prints.
@@ -111,7 +125,7 @@ impl Settings {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
 
         let listen_addr = match get("LISTEN_ADDR") {
-            Some(raw) => raw.trim().parse().map_err(|_| {
+            Some(raw) => resolve_listen_addr(raw.trim()).ok_or_else(|| {
                 ConfigError::new("LISTEN_ADDR", format!("`{raw}` is not a host:port address"))
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -180,6 +194,11 @@ impl Settings {
             pending_request_ttl_secs: number(&get, "PENDING_REQUEST_TTL_SECS", 604_800, 1, 315_360_000)?,
             grant_expiry_warning_secs: number(&get, "GRANT_EXPIRY_WARNING_SECS", 86_400, 0, 315_360_000)?,
             database_pool_size,
+            cors_allowed_origins: get("CORS_ALLOWED_ORIGINS")
+                .map(|list| parse_origins(&list))
+                .transpose()?
+                .unwrap_or_default(),
+            log_format: parse_log_format(get("LOG_FORMAT"))?,
         })
     }
 
@@ -241,6 +260,56 @@ where
             format!("`{raw}` is not a whole number from {min} to {max}"),
         )),
     }
+}
+
+fn parse_log_format(raw: Option<String>) -> Result<LogFormat, ConfigError> {
+    match raw.map(|f| f.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError::new(
+            "LOG_FORMAT",
+            format!("`{other}` is neither `text` nor `json`"),
+        )),
+    }
+}
+
+/// A `host:port` where the host may be a name (`localhost:8081`): its first IPv4 address, as
+/// people who write `localhost` mean the loopback most tools use, else its first address.
+fn resolve_listen_addr(raw: &str) -> Option<SocketAddr> {
+    let addrs: Vec<SocketAddr> = raw.to_socket_addrs().ok()?.collect();
+    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
+}
+
+/// `*` alone, or origins as browsers send them in `Origin`: `scheme://host[:port]`, with a
+/// trailing `/` tolerated and the host lower-cased, so that a listed origin can match.
+fn parse_origins(list: &str) -> Result<Vec<String>, ConfigError> {
+    let entries: Vec<&str> = list.split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if entries == ["*"] {
+        return Ok(vec!["*".to_owned()]);
+    }
+    entries
+        .into_iter()
+        .map(|entry| {
+            let bad = || {
+                ConfigError::new(
+                    "CORS_ALLOWED_ORIGINS",
+                    format!("`{entry}` is not an origin like https://app.example.com (or `*` alone)"),
+                )
+            };
+            let url = reqwest::Url::parse(entry).map_err(|_| bad())?;
+            let bare = url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.username().is_empty()
+                && url.password().is_none();
+            let origin = url.origin();
+            if bare && origin.is_tuple() && matches!(url.scheme(), "http" | "https") {
+                Ok(origin.ascii_serialization())
+            } else {
+                Err(bad())
+            }
+        })
+        .collect()
 }
 
 fn parse_platform_admins(list: &str) -> Result<HashSet<String>, ConfigError> {
@@ -323,6 +392,8 @@ mod tests {
         assert!(s.group_service.is_none());
         assert!(s.platform_admins.is_empty());
         assert_eq!((s.jwt_jwks_refresh_secs, s.jwt_max_ttl_secs), (300, 86_400));
+        assert!(s.cors_allowed_origins.is_empty());
+        assert_eq!(s.log_format, LogFormat::Text);
         assert_eq!(
             (s.pending_request_ttl_secs, s.grant_expiry_warning_secs),
             (604_800, 86_400)
@@ -426,6 +497,13 @@ mod tests {
             ("GROUP_SERVICE_URL", "not a url"),
             ("PENDING_REQUEST_TTL_SECS", "0"),
             ("DATABASE_POOL_SIZE", "0"),
+            ("LISTEN_ADDR", "localhost"),
+            ("LISTEN_ADDR", "127.0.0.1:99999"),
+            ("CORS_ALLOWED_ORIGINS", "app.example.com"),
+            ("CORS_ALLOWED_ORIGINS", "https://app.example.com/path"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.test,*"),
+            ("CORS_ALLOWED_ORIGINS", "ftp://files.test"),
+            ("LOG_FORMAT", "xml"),
         ] {
             let err = settings(&[("JWT_HS256_SECRET", SECRET), (var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{err}");
@@ -457,6 +535,42 @@ mod tests {
     fn secrets_do_not_print() {
         let s = settings(&[("JWT_HS256_SECRET", "hunter2-very-secret-hunter2-very-secret")]).unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn listen_addresses_may_name_a_host() {
+        let addr =
+            |raw| settings(&[("JWT_HS256_SECRET", SECRET), ("LISTEN_ADDR", raw)]).map(|s| s.listen_addr);
+        assert_eq!(addr("localhost:8081").unwrap().to_string(), "127.0.0.1:8081");
+        assert_eq!(addr(" 0.0.0.0:80 ").unwrap().to_string(), "0.0.0.0:80");
+        assert_eq!(addr("[::1]:0").unwrap().to_string(), "[::1]:0");
+    }
+
+    #[test]
+    fn cors_origins_are_normalized_like_browsers_send_them() {
+        let origins = |raw| {
+            settings(&[("JWT_HS256_SECRET", SECRET), ("CORS_ALLOWED_ORIGINS", raw)])
+                .unwrap()
+                .cors_allowed_origins
+        };
+        assert_eq!(
+            origins("https://App.Example.com/, http://localhost:3000"),
+            ["https://app.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(origins(" * "), ["*"]);
+        assert!(origins(" , ").is_empty());
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        let format = |raw| {
+            settings(&[("JWT_HS256_SECRET", SECRET), ("LOG_FORMAT", raw)])
+                .unwrap()
+                .log_format
+        };
+        assert_eq!(format("json"), LogFormat::Json);
+        assert_eq!(format("JSON"), LogFormat::Json);
+        assert_eq!(format("text"), LogFormat::Text);
     }
 
     #[test]

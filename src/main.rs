@@ -61,13 +61,13 @@ fn main() -> ExitCode {
             ttl_secs,
         } => token(sub, email, name, unverified, ttl_secs),
         Command::Migrate => with_settings(|settings| {
-            telemetry::init();
+            telemetry::init(settings.log_format);
             store::Db::connect(&settings.database_url, settings.database_pool_size)?;
             tracing::info!("migrations are up to date");
             Ok(())
         }),
         Command::Serve => with_settings(|settings| {
-            telemetry::init();
+            telemetry::init(settings.log_format);
             actix_web::rt::System::new().block_on(serve(settings))
         }),
     }
@@ -98,7 +98,21 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let database = store::redact_url(&settings.database_url);
     let app = Application::build(settings).await?;
-    tracing::info!(port = app.port(), %backend, %database, "serving; Swagger UI at /swagger-ui/");
+    let mut shown = app.local_addr();
+    if shown.ip().is_unspecified() {
+        // Listening on every interface: the loopback is one of them, and a browser can open it.
+        shown.set_ip(if shown.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    tracing::info!(
+        address = %app.local_addr(),
+        %backend,
+        %database,
+        "serving; Swagger UI at http://{shown}/swagger-ui/"
+    );
     app.run_until_stopped().await?;
     Ok(())
 }

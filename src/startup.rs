@@ -1,6 +1,6 @@
 //! Builds the app: database, verifier, HTTP server and webhook worker.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +9,6 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use tokio::sync::Notify;
-use tracing_actix_web::TracingLogger;
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::auth::Verifier;
@@ -30,11 +29,14 @@ pub struct AppState {
 
 /// A bound, ready-to-run service.
 pub struct Application {
-    port: u16,
+    addr: SocketAddr,
     server: Server,
     worker: Arc<Worker>,
-    /// Background loops; they stop with the server.
-    jobs: Vec<tokio::task::JoinHandle<()>>,
+    /// For the background loops (outbox gauges, expiry) that run while the server runs.
+    metrics: Metrics,
+    db: Db,
+    settings: Arc<Settings>,
+    notify: Arc<Notify>,
 }
 
 /// The HTTP client for webhooks and the JWKS.
@@ -58,15 +60,16 @@ impl Application {
         let client = http_client()?;
         let notify = Arc::new(Notify::new());
         let verifier = web::Data::new(Verifier::new(&settings, client.clone()));
+        let metrics = Metrics::default();
         let state = web::Data::new(AppState {
             db: db.clone(),
             settings: settings.clone(),
             outbox_notify: notify.clone(),
-            metrics: Metrics::default(),
+            metrics: metrics.clone(),
         });
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", settings.listen_addr))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
         let document = Arc::new(openapi::document_json());
         let server = HttpServer::new(move || {
             let document = document.clone();
@@ -74,8 +77,11 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(verifier.clone())
                 .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
+                .wrap(http::cors::layer(&state.settings.cors_allowed_origins))
+                // Outside CORS too: its refused preflights become problems.
+                .wrap(ErrorHandlers::new().default_handler(http::problem_fallback))
                 .wrap(from_fn(http::ops::track))
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(http::request_id::middleware))
                 .configure(http::configure)
                 .route(
                     "/api-docs/openapi.json",
@@ -109,28 +115,37 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
-        let expiry = tokio::spawn(jobs::expiry::run(db.clone(), settings.clone(), notify.clone()));
-        let worker = Arc::new(Worker::new(db, settings, client, notify));
+        let worker = Arc::new(Worker::new(db.clone(), settings.clone(), client, notify.clone()));
         Ok(Self {
-            port,
+            addr,
             server,
             worker,
-            jobs: vec![expiry],
+            metrics,
+            db,
+            settings,
+            notify,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.addr.port()
     }
 
-    /// Serves until the process is told to stop; the webhook worker runs alongside.
+    /// The address the server listens on (the real port when `LISTEN_ADDR` asked for 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until the process is told to stop; the webhook worker and the background loops
+    /// run alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(self.worker.run());
+        let expiry = tokio::spawn(jobs::expiry::run(self.db.clone(), self.settings, self.notify));
+        let gauges = tokio::spawn(self.metrics.refresh_outbox(self.db));
         let result = self.server.await;
         worker.abort();
-        for job in self.jobs {
-            job.abort();
-        }
+        gauges.abort();
+        expiry.abort();
         result
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod bulk;
+pub mod cors;
 pub mod deliveries;
 pub mod directory;
 pub mod grants;
@@ -9,6 +10,7 @@ pub mod ops;
 pub mod orgs;
 pub mod problems;
 pub mod records;
+pub mod request_id;
 pub mod request_types;
 pub mod requests;
 pub mod review;

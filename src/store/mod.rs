@@ -179,15 +179,16 @@ impl Db {
         self.run(move |conn| transaction(conn, work)).await
     }
 
-    /// True when the database answers a trivial query within `timeout`.
-    pub async fn ping(&self, timeout: Duration) -> bool {
+    /// True when the database answers a trivial query within `within`. The checkout gets
+    /// no longer than that either, so an unreachable database is reported in time instead
+    /// of after the pool's connection timeout.
+    pub async fn ping(&self, within: Duration) -> bool {
         let pool = self.pool.clone();
-        let probe = actix_web::rt::task::spawn_blocking(move || {
-            pool.get_timeout(timeout)
-                .ok()
-                .is_some_and(|mut conn| conn.batch_execute("SELECT 1").is_ok())
+        let check = actix_web::rt::task::spawn_blocking(move || {
+            pool.get_timeout(within)
+                .is_ok_and(|mut conn| conn.batch_execute("SELECT 1").is_ok())
         });
-        matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(true)))
+        matches!(tokio::time::timeout(within, check).await, Ok(Ok(true)))
     }
 }
 

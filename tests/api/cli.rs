@@ -1,7 +1,9 @@
-//! The `access-requests` binary: `token`, `migrate`, and start-up refusing a
-//! bad configuration with one line naming the variable.
+//! The `access-requests` binary: `token`, `migrate`, start-up refusing a bad configuration
+//! with one line naming the variable, and start-up saying where Swagger UI is.
 
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -114,6 +116,9 @@ fn bad_configuration_stops_start_up_with_one_line_naming_the_variable() {
         ("JWT_JWKS_URL", "ftp://keys.test"),
         ("PLATFORM_ADMINS", "ok,not valid"),
         ("BILLING_SERVICE_SECRET", "s3cr3t-value"),
+        ("LISTEN_ADDR", "localhost"),
+        ("CORS_ALLOWED_ORIGINS", "frontend.example.test"),
+        ("LOG_FORMAT", "yaml"),
     ] {
         let mut env: Vec<(&str, &str)> = good.iter().copied().filter(|(k, _)| *k != variable).collect();
         env.push((variable, value));
@@ -180,4 +185,52 @@ fn weak_token_settings_stop_start_up() {
     let line = refusal(&output, "JWT_HS256_SECRET");
     assert!(!line.contains(short), "a secret was printed: {line}");
     assert!(output.stdout.is_empty(), "{output:?}");
+}
+
+/// `LISTEN_ADDR` may name a host; the start-up line gives the full Swagger UI URL, which works.
+#[actix_web::test]
+async fn start_up_says_where_swagger_ui_is() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let database = dir.path().join("swagger.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_access-requests"))
+        .env_clear()
+        .env("DATABASE_URL", &database)
+        .env("LISTEN_ADDR", "localhost:0")
+        .env("JWT_HS256_SECRET", JWT_SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines, received) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    let url = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = received.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("no Swagger UI line in time:\n{}", seen.join("\n"));
+        };
+        if let Some((_, rest)) = line.split_once("Swagger UI at ") {
+            break rest.split_whitespace().next().unwrap_or_default().to_owned();
+        }
+        seen.push(line);
+    };
+    let answer = reqwest::get(&url).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/swagger-ui/"),
+        "{url}"
+    );
+    let answer = answer.unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert_eq!(answer.status(), 200, "{url}");
 }

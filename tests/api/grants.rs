@@ -331,7 +331,7 @@ async fn time_bound_access_follows_the_product_maximum(backend: Backend) {
         assert_eq!(
             start[0].json()["data"]["expires_at"]
                 .as_str()
-                .map(|s| s.len() > 0),
+                .map(|s| !s.is_empty()),
             Some(true)
         );
     }

@@ -1,6 +1,8 @@
-//! The service's logs, captured through a full scenario at `debug` level, never contain a
-//! token, the JWT secret, a webhook secret or a webhook signature.
+//! The service's logs, captured from the real binary: through a full scenario at `debug`
+//! level they never contain a token, the JWT secret, a webhook secret or a webhook signature;
+//! each request's line carries its `X-Request-Id`; `LOG_FORMAT=json` writes JSON lines.
 
+use std::collections::HashMap;
 use std::fs::File;
 
 use reqwest::Method;
@@ -78,4 +80,93 @@ async fn logs_hold_no_secrets(backend: Backend) {
     }
 }
 
-backend_tests!(logs_hold_no_secrets);
+/// The service started from `env` plus `extra`, its logs going to a temporary file; returns
+/// the app (pointed at it), the running service and the log file's path.
+async fn start_logged(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, ServiceProcess, tempfile::TempDir) {
+    let (mut app, mut env): (TestApp, HashMap<String, String>) = TestApp::prepare(backend);
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let log = File::create(dir.path().join("service.log")).expect("a log file");
+    let service = ServiceProcess::start_logging(env, log).await;
+    app.address = service.address.clone();
+    (app, service, dir)
+}
+
+fn read_log(dir: &tempfile::TempDir) -> String {
+    std::fs::read_to_string(dir.path().join("service.log")).expect("the log file")
+}
+
+/// The request id of each answer, the caller's or a generated one, is in the request's line.
+async fn request_lines_carry_the_request_id(backend: Backend) {
+    let (app, service, dir) = start_logged(backend, &[("RUST_LOG", "info")]).await;
+    let token = app.token("log-user", "log-user@acme.test");
+    let offered = format!("caller-{}", uuid::Uuid::new_v4().simple());
+    app.send(
+        Method::GET,
+        "/v1/me/access-requests",
+        Some(&token),
+        None,
+        &[("x-request-id", &offered)],
+    )
+    .await
+    .expect(200);
+    let missing = app.send(Method::GET, "/v1/nowhere", None, None, &[]).await;
+    missing.expect_problem(404, "not_found");
+    let generated = missing.header("x-request-id").expect("an id").to_owned();
+    drop(service);
+
+    let logs = read_log(&dir);
+    for (id, status) in [
+        (offered.as_str(), "status=200"),
+        (generated.as_str(), "status=404"),
+    ] {
+        let line = logs
+            .lines()
+            .find(|line| line.contains(id) && line.contains("request finished"))
+            .unwrap_or_else(|| panic!("no request line with {id}:\n{logs}"));
+        assert!(line.contains(status), "{line}");
+    }
+}
+
+/// `LOG_FORMAT=json`: every line is one JSON object, the request's line with its id.
+async fn json_logs_are_one_object_per_line(backend: Backend) {
+    let (app, service, dir) = start_logged(backend, &[("RUST_LOG", "info"), ("LOG_FORMAT", "json")]).await;
+    let offered = format!("json-{}", uuid::Uuid::new_v4().simple());
+    app.send(Method::GET, "/healthz", None, None, &[("x-request-id", &offered)])
+        .await;
+    drop(service);
+
+    let logs = read_log(&dir);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let value: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            assert!(value.is_object(), "{line}");
+            value
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"].as_str().is_some_and(|m| m.contains("Swagger UI"))),
+        "no start-up line:\n{logs}"
+    );
+    let request = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == offered.as_str())
+        .unwrap_or_else(|| panic!("no line with {offered}:\n{logs}"));
+    assert_eq!(request["message"], "request finished", "{request}");
+    assert_eq!(request["status"], 200, "{request}");
+    assert_eq!(request["path"], "/healthz", "{request}");
+}
+
+backend_tests!(
+    logs_hold_no_secrets,
+    request_lines_carry_the_request_id,
+    json_logs_are_one_object_per_line,
+);

@@ -42,6 +42,7 @@ mod cli;
 mod decisions;
 mod directory;
 mod durability;
+mod edge;
 mod expiry;
 mod grants;
 mod listing;
