@@ -234,3 +234,58 @@ async fn start_up_says_where_swagger_ui_is() {
     let answer = answer.unwrap_or_else(|e| panic!("{url}: {e}"));
     assert_eq!(answer.status(), 200, "{url}");
 }
+
+/// A `DATABASE_URL` that names no known backend is refused at once (it used to become an
+/// SQLite file called `postgres:/broken`); an unreachable server stops start-up within about
+/// two seconds with one line, instead of ten seconds of pool errors.
+#[test]
+fn bad_database_urls_fail_fast_with_one_line() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let base = [("LISTEN_ADDR", "127.0.0.1:0"), ("JWT_HS256_SECRET", JWT_SECRET)];
+    for url in ["postgres:/broken", "mysql://db.example/ar"] {
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_access-requests"))
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(base)
+            .env("DATABASE_URL", url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let status = child.wait().expect("it exits");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{url}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{url}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{url}: {stderr}");
+        assert!(lines[0].contains("DATABASE_URL"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no SQLite file was made"
+    );
+
+    // Nothing listens on port 1: refused, and said in one line within the start-up deadline.
+    let started = Instant::now();
+    let output = run(
+        &["serve"],
+        &[
+            &base[..],
+            &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")],
+        ]
+        .concat(),
+    );
+    let elapsed = started.elapsed();
+    assert!(!output.status.success());
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("DATABASE_URL"), "{stderr}");
+}
