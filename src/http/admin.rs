@@ -6,10 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{
-    account_to_read, path_id, time, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::{account_to_read, path_id, time, JsonObject};
 use crate::app::access::administered_site;
 use crate::app::admin::{self as use_case, SettingsChange};
 use crate::auth::Caller;
@@ -51,11 +48,14 @@ pub struct RequestBlockList {
     pub items: Vec<RequestBlock>,
 }
 
-/// Lists the accounts blocked from requesting access on the site. Site admins and org admins.
+/// List the accounts blocked from requesting access.
+///
+/// Newest first. Denying a request of kind `self` blocks its requester. Site admins and org
+/// admins.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/request-blocks", tag = "blocks",
+    get, path = "/v1/sites/{site_id}/request-blocks", operation_id = "list_request_blocks", tag = "blocks",
     params(("site_id" = Uuid, Path)),
-    responses((status = 200, description = "The blocks, newest first", body = RequestBlockList), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 200, description = "The blocks, newest first", body = RequestBlockList)),
     security(("bearer" = []))
 )]
 pub async fn list_blocks(
@@ -86,11 +86,13 @@ pub async fn list_blocks(
     }))
 }
 
-/// Lifts a block: the account may request access again. Site admins and org admins.
+/// Lift a block.
+///
+/// The account may request access again. Site admins and org admins.
 #[utoipa::path(
-    delete, path = "/v1/sites/{site_id}/request-blocks/{account_id}", tag = "blocks",
+    delete, path = "/v1/sites/{site_id}/request-blocks/{account_id}", operation_id = "remove_request_block", tag = "blocks",
     params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 204, description = "Lifted"), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 204, description = "Lifted")),
     security(("bearer" = []))
 )]
 pub async fn delete_block(
@@ -136,11 +138,14 @@ impl From<&SiteRow> for AccessRequestSettings {
     }
 }
 
-/// Reads the site's access request settings. Site admins and org admins.
+/// Read the access request settings of a site.
+///
+/// Whether people who are not site users may ask for themselves, and how long requests may stay
+/// pending. Site admins and org admins.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/settings/access-requests", tag = "settings",
+    get, path = "/v1/sites/{site_id}/settings/access-requests", operation_id = "get_access_request_settings", tag = "settings",
     params(("site_id" = Uuid, Path)),
-    responses((status = 200, description = "The settings", body = AccessRequestSettings), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 200, description = "The settings", body = AccessRequestSettings)),
     security(("bearer" = []))
 )]
 pub async fn get_settings(
@@ -169,13 +174,16 @@ pub struct PutSettings {
     pub pending_ttl_hours: Option<Option<i32>>,
 }
 
-/// Opts the site out of external requests (or back in) and sets how long its requests may stay
-/// pending. Site admins and org admins.
+/// Change the access request settings of a site.
+///
+/// Opt the site out of external requests (or back in) and set how long its requests may stay
+/// pending (`pending_ttl_hours`; `null`: the service default); what is left out stays as it is.
+/// Site admins and org admins.
 #[utoipa::path(
-    put, path = "/v1/sites/{site_id}/settings/access-requests", tag = "settings",
+    put, path = "/v1/sites/{site_id}/settings/access-requests", operation_id = "update_access_request_settings", tag = "settings",
     params(("site_id" = Uuid, Path)),
     request_body = PutSettings,
-    responses((status = 200, description = "The settings", body = AccessRequestSettings), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable),
+    responses((status = 200, description = "The settings", body = AccessRequestSettings)),
     security(("bearer" = []))
 )]
 pub async fn put_settings(
@@ -213,12 +221,15 @@ pub struct PutRollout {
     pub in_rollout: bool,
 }
 
-/// Puts the site in the measured rollout of external requests, or takes it out. Platform admins.
+/// Put a site in or out of the measured rollout.
+///
+/// Platform admins. External requests are enabled while the site is in the rollout and has not
+/// opted out.
 #[utoipa::path(
-    put, path = "/v1/sites/{site_id}/rollout", tag = "settings",
+    put, path = "/v1/sites/{site_id}/rollout", operation_id = "set_site_rollout", tag = "settings",
     params(("site_id" = Uuid, Path)),
     request_body = PutRollout,
-    responses((status = 200, description = "The settings", body = AccessRequestSettings), BadRequest, Unauthorized, Forbidden, NotFound, BodyRejected, Unavailable),
+    responses((status = 200, description = "The settings", body = AccessRequestSettings)),
     security(("bearer" = []))
 )]
 pub async fn put_rollout(

@@ -11,10 +11,7 @@ use uuid::Uuid;
 
 use super::request_types::AccessRequest;
 use super::requests::{answer, render};
-use super::{
-    idempotency_key, path_id, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound, Unauthorized,
-    Unavailable, Unprocessable,
-};
+use super::{idempotency_key, path_id, JsonObject};
 use crate::app::bulk::{decide_all, BulkDecision};
 use crate::app::idempotency;
 use crate::auth::Caller;
@@ -114,21 +111,21 @@ pub struct BulkResults {
     pub results: Vec<BulkResult>,
 }
 
-/// Approves or denies up to 100 requests of the site, each exactly as its single endpoint would
-/// and in its own transaction: one result per id, in order (partial success). Site admins and
-/// org admins. With `Idempotency-Key`, a retry gets the first answer again.
+/// Approve or deny up to 100 requests at once.
+///
+/// Each id is decided exactly as by its single endpoint, in its own transaction (partial
+/// success): grants, seats, webhooks, blocks and audit events alike. One result per id, in the
+/// order given; `status` is what the single endpoint would have answered. Site admins and org
+/// admins. With `Idempotency-Key`, a retry gets the first answer again.
 #[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests/bulk", tag = "access-requests",
+    post, path = "/v1/sites/{site_id}/access-requests/bulk", operation_id = "decide_access_requests", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters",
             nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")
     ),
     request_body = BulkDecisionBody,
-    responses(
-        (status = 200, description = "One result per id", body = BulkResults),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable
-    ),
+    responses((status = 200, description = "One result per id", body = BulkResults)),
     security(("bearer" = []))
 )]
 pub async fn bulk_decide(

@@ -9,10 +9,7 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use super::orgs::string_list_schema;
-use super::{
-    account_to_read, account_to_write, path_id, product_to_write, time, validated, BadRequest, BodyRejected,
-    Forbidden, JsonObject, NotFound, Unauthorized, Unavailable, Unprocessable,
-};
+use super::{account_to_read, account_to_write, path_id, product_to_write, time, validated, JsonObject};
 use crate::app::directory::{self as use_case, ProductInput, SiteUserInput};
 use crate::auth::Caller;
 use crate::domain::SiteRole;
@@ -108,15 +105,19 @@ pub struct PutProduct {
     pub seat_limit: Option<i64>,
 }
 
-/// Creates or replaces a product of the site. Org admins.
+/// Create or replace a product of a site.
+///
+/// Org admins. `max_duration_hours` caps how long a grant of the product may last: a request
+/// asking for more is refused, and an approval without an end gets the maximum. `seat_limit`
+/// caps the product's active grants: an approval that would exceed it answers `409
+/// seat_limit_reached`. `null` or absent means no limit.
 #[utoipa::path(
-    put, path = "/v1/sites/{site_id}/products/{product_key}", tag = "directory",
+    put, path = "/v1/sites/{site_id}/products/{product_key}", operation_id = "upsert_product", tag = "directory",
     params(("site_id" = Uuid, Path), ("product_key" = String, Path, pattern = "^[a-z][a-z0-9-]{1,63}$")),
     request_body = PutProduct,
     responses(
         (status = 200, description = "Replaced", body = Product),
-        (status = 201, description = "Created", body = Product),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable
+        (status = 201, description = "Created", body = Product)
     ),
     security(("bearer" = []))
 )]
@@ -153,12 +154,14 @@ pub async fn put_product(
     Ok(response.json(product))
 }
 
-/// Lists the site's products with their seats. Any authenticated caller (the "Request access"
-/// page needs them).
+/// List the products of a site.
+///
+/// Any authenticated caller: the "Request access" page needs them. Each product comes with its
+/// seats in use.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/products", tag = "directory",
+    get, path = "/v1/sites/{site_id}/products", operation_id = "list_products", tag = "directory",
     params(("site_id" = Uuid, Path)),
-    responses((status = 200, description = "The products, by key", body = Vec<Product>), Unauthorized, NotFound, Unavailable),
+    responses((status = 200, description = "The products, by key", body = Vec<Product>)),
     security(("bearer" = []))
 )]
 pub async fn list_products(
@@ -263,17 +266,20 @@ pub struct PutSiteUser {
     pub products: Option<Vec<String>>,
 }
 
-/// Creates or updates a site user. Site admins and org admins. With `products`, the user holds
-/// exactly those afterwards: new ones start as `directory` grants without webhooks; dropped ones
-/// end (`revoked`), with `group.member.remove` and `billing.seat.end` for grants from requests.
+/// Create or update a site user (directory sync).
+///
+/// Site admins and org admins. With `products`, the user holds exactly those afterwards: new
+/// ones start as `directory` grants without webhooks (never refused by a seat limit, but
+/// counted); dropped ones end as `revoked`, with `group.member.remove` and `billing.seat.end`
+/// for grants that came from requests. Without `products`, the user's products stay as they
+/// are.
 #[utoipa::path(
-    put, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
+    put, path = "/v1/sites/{site_id}/users/{account_id}", operation_id = "upsert_site_user", tag = "directory",
     params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
     request_body = PutSiteUser,
     responses(
         (status = 200, description = "Updated", body = SiteUser),
-        (status = 201, description = "Created", body = SiteUser),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable
+        (status = 201, description = "Created", body = SiteUser)
     ),
     security(("bearer" = []))
 )]
@@ -313,11 +319,13 @@ pub async fn put_site_user(
     Ok(response.json(user))
 }
 
-/// Reads a site user. Site admins and org admins.
+/// Read a site user.
+///
+/// Site admins and org admins. `products` are the products of the user's active grants.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
+    get, path = "/v1/sites/{site_id}/users/{account_id}", operation_id = "get_site_user", tag = "directory",
     params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 200, description = "The site user", body = SiteUser), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 200, description = "The site user", body = SiteUser)),
     security(("bearer" = []))
 )]
 pub async fn get_site_user(
@@ -338,13 +346,15 @@ pub async fn get_site_user(
     Ok(web::Json(user))
 }
 
-/// Removes a user from the site. Each of their active grants ends in the same transaction
-/// (`revoked`, `end_reason: user_removed`), with the end webhooks for grants from requests.
-/// Site admins and org admins.
+/// Remove a user from a site.
+///
+/// Site admins and org admins. Every active grant of the user ends in the same transaction
+/// (`status: revoked`, `end_reason: user_removed`), with the end webhooks for grants from
+/// requests.
 #[utoipa::path(
-    delete, path = "/v1/sites/{site_id}/users/{account_id}", tag = "directory",
+    delete, path = "/v1/sites/{site_id}/users/{account_id}", operation_id = "remove_site_user", tag = "directory",
     params(("site_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 204, description = "Removed"), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 204, description = "Removed")),
     security(("bearer" = []))
 )]
 pub async fn delete_site_user(

@@ -24,19 +24,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     })));
 }
 
-/// 200 while the process runs.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process runs", body = String, content_type = "text/plain")))]
+/// Tell whether the process runs.
+///
+/// `200` while the process runs; no database, no token.
+#[utoipa::path(get, path = "/healthz", operation_id = "get_health", tag = "operations", responses((status = 200, description = "The process runs", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// 200 when the database answers, else 503.
+/// Tell whether the database answers.
+///
+/// `200` when the database answers, else `503`, within a second either way (a probe's default
+/// timeout). No token.
 #[utoipa::path(
-    get, path = "/readyz", tag = "operations",
-    responses(
-        (status = 200, description = "The database answers", body = String, content_type = "text/plain"),
-        super::Unavailable
-    )
+    get, path = "/readyz", operation_id = "get_readiness", tag = "operations",
+    responses((status = 200, description = "The database answers", body = String, content_type = "text/plain"))
 )]
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     if state.db.ping(READY_WITHIN).await {
@@ -46,9 +48,12 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     }
 }
 
-/// Prometheus text exposition.
+/// Prometheus metrics.
+///
+/// Text exposition: HTTP requests by route and status, a latency histogram, and pending and
+/// failed webhook deliveries. Labels come from closed sets. No token.
 #[utoipa::path(
-    get, path = "/metrics", tag = "operations",
+    get, path = "/metrics", operation_id = "get_metrics", tag = "operations",
     responses((status = 200, description = "Metrics", body = String, content_type = "text/plain; version=0.0.4"))
 )]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {

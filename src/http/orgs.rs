@@ -9,10 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
-use super::{
-    account_to_read, account_to_write, path_id, time, validated, BadRequest, BodyRejected, Forbidden,
-    JsonObject, NotFound, Unauthorized, Unavailable, Unprocessable,
-};
+use super::{account_to_read, account_to_write, path_id, time, validated, JsonObject};
 use crate::app::access::administered_site;
 use crate::app::directory as use_case;
 use crate::auth::Caller;
@@ -131,14 +128,14 @@ pub struct CreateOrg {
     pub verified_domains: Option<Vec<String>>,
 }
 
-/// Creates an organization. Platform admins only.
+/// Create an organization.
+///
+/// Platform admins only. `verified_domains` are the email domains the organization has proven
+/// it owns; the review view shows whether a person's email is in one of them.
 #[utoipa::path(
-    post, path = "/v1/orgs", tag = "directory",
+    post, path = "/v1/orgs", operation_id = "create_org", tag = "directory",
     request_body = CreateOrg,
-    responses(
-        (status = 201, description = "Created", body = Org, headers(("Location" = String))),
-        BadRequest, Unauthorized, Forbidden, Unprocessable, BodyRejected, Unavailable
-    ),
+    responses((status = 201, description = "Created", body = Org, headers(("Location" = String)))),
     security(("bearer" = []))
 )]
 pub async fn create_org(
@@ -157,11 +154,13 @@ pub async fn create_org(
         .json(Org::from(row)))
 }
 
-/// Reads an organization. Its org admins and platform admins.
+/// Read an organization.
+///
+/// Its org admins and platform admins.
 #[utoipa::path(
-    get, path = "/v1/orgs/{org_id}", tag = "directory",
+    get, path = "/v1/orgs/{org_id}", operation_id = "get_org", tag = "directory",
     params(("org_id" = Uuid, Path)),
-    responses((status = 200, description = "The organization", body = Org), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 200, description = "The organization", body = Org)),
     security(("bearer" = []))
 )]
 pub async fn get_org(
@@ -177,11 +176,14 @@ pub async fn get_org(
     Ok(web::Json(org.into()))
 }
 
-/// Makes an account an admin of the organization. Platform admins and the org's admins.
+/// Make an account an admin of an organization.
+///
+/// Idempotent. Platform admins and the organization's admins. An org admin may do everything a
+/// site admin may on every site of the organization, create sites and manage products.
 #[utoipa::path(
-    put, path = "/v1/orgs/{org_id}/admins/{account_id}", tag = "directory",
+    put, path = "/v1/orgs/{org_id}/admins/{account_id}", operation_id = "add_org_admin", tag = "directory",
     params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 204, description = "The account is an org admin"), Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable),
+    responses((status = 204, description = "The account is an org admin")),
     security(("bearer" = []))
 )]
 pub async fn put_org_admin(
@@ -199,11 +201,14 @@ pub async fn put_org_admin(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Removes an org admin (idempotent). Platform admins and the org's admins.
+/// Remove an admin of an organization.
+///
+/// Idempotent: removing an account that is not an admin answers `204` too. Platform admins and
+/// the organization's admins.
 #[utoipa::path(
-    delete, path = "/v1/orgs/{org_id}/admins/{account_id}", tag = "directory",
+    delete, path = "/v1/orgs/{org_id}/admins/{account_id}", operation_id = "remove_org_admin", tag = "directory",
     params(("org_id" = Uuid, Path), ("account_id" = String, Path, description = "Atlassian account id", min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9:_-]{1,128}$")),
-    responses((status = 204, description = "The account is not an org admin"), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 204, description = "The account is not an org admin")),
     security(("bearer" = []))
 )]
 pub async fn delete_org_admin(
@@ -266,15 +271,15 @@ pub struct CreateSite {
     pub url: String,
 }
 
-/// Creates a site in the organization; it joins the rollout by `ROLLOUT_PERCENT`. Org admins.
+/// Create a site of an organization.
+///
+/// Org admins. A new site joins the measured rollout of external requests when a stable hash of
+/// its id, mod 100, is below `ROLLOUT_PERCENT`.
 #[utoipa::path(
-    post, path = "/v1/orgs/{org_id}/sites", tag = "directory",
+    post, path = "/v1/orgs/{org_id}/sites", operation_id = "create_site", tag = "directory",
     params(("org_id" = Uuid, Path)),
     request_body = CreateSite,
-    responses(
-        (status = 201, description = "Created", body = Site, headers(("Location" = String))),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable
-    ),
+    responses((status = 201, description = "Created", body = Site, headers(("Location" = String)))),
     security(("bearer" = []))
 )]
 pub async fn create_site(
@@ -300,11 +305,13 @@ pub async fn create_site(
         .json(Site::from(site)))
 }
 
-/// Reads a site. Site admins and org admins.
+/// Read a site.
+///
+/// Site admins and org admins.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}", tag = "directory",
+    get, path = "/v1/sites/{site_id}", operation_id = "get_site", tag = "directory",
     params(("site_id" = Uuid, Path)),
-    responses((status = 200, description = "The site", body = Site), Unauthorized, Forbidden, NotFound, Unavailable),
+    responses((status = 200, description = "The site", body = Site)),
     security(("bearer" = []))
 )]
 pub async fn get_site(
@@ -327,10 +334,14 @@ pub struct AdminSite {
     pub pending_requests: i64,
 }
 
-/// The sites the caller administers, as site admin or org admin, by name: the "pick a site" step.
+/// List the sites the caller administers.
+///
+/// The "pick a site" step for admins of several sites: every site the caller administers as
+/// site admin or org admin, by name, with how many requests wait for a decision. Empty for a
+/// caller who administers none.
 #[utoipa::path(
-    get, path = "/v1/me/admin-sites", tag = "me",
-    responses((status = 200, description = "The sites; empty for a caller who administers none", body = Vec<AdminSite>), Unauthorized, Unavailable),
+    get, path = "/v1/me/admin-sites", operation_id = "list_admin_sites", tag = "me",
+    responses((status = 200, description = "The sites; empty for a caller who administers none", body = Vec<AdminSite>)),
     security(("bearer" = []))
 )]
 pub async fn admin_sites(caller: Caller, state: web::Data<AppState>) -> ApiResult<web::Json<Vec<AdminSite>>> {

@@ -7,10 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{
-    path_id, time, validated, BadRequest, BodyRejected, Forbidden, JsonObject, NotFound, PageQuery,
-    Unauthorized, Unavailable, Unprocessable,
-};
+use super::{path_id, time, validated, JsonObject, PageQuery};
 use crate::app::access::administered_site;
 use crate::app::admin as use_case;
 use crate::auth::Caller;
@@ -74,12 +71,14 @@ pub struct FeedbackPage {
     pub next_cursor: Option<String>,
 }
 
-/// Sends feedback on access requests. Site admins and org admins.
+/// Send feedback on access requests.
+///
+/// Site admins and org admins.
 #[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests/feedback", tag = "feedback",
+    post, path = "/v1/sites/{site_id}/access-requests/feedback", operation_id = "send_feedback", tag = "feedback",
     params(("site_id" = Uuid, Path)),
     request_body = CreateFeedback,
-    responses((status = 201, description = "Thank you", body = Feedback), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, Unavailable),
+    responses((status = 201, description = "Thank you", body = Feedback)),
     security(("bearer" = []))
 )]
 pub async fn create_feedback(
@@ -101,11 +100,13 @@ pub async fn create_feedback(
     Ok(HttpResponse::Created().json(Feedback::from(row)))
 }
 
-/// Reads all feedback, newest first. Platform admins.
+/// Read all feedback.
+///
+/// Newest first. Platform admins.
 #[utoipa::path(
-    get, path = "/v1/feedback", tag = "feedback",
+    get, path = "/v1/feedback", operation_id = "list_feedback", tag = "feedback",
     params(PageQuery),
-    responses((status = 200, description = "One page", body = FeedbackPage), BadRequest, Unauthorized, Forbidden, Unprocessable, Unavailable),
+    responses((status = 200, description = "One page", body = FeedbackPage)),
     security(("bearer" = []))
 )]
 pub async fn list_feedback(
@@ -174,11 +175,14 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-/// Reads the site's audit log, newest first. Site admins and org admins.
+/// Read the audit log of a site.
+///
+/// Newest first: every creation, decision, expiry, block, setting and grant change, with who
+/// did it (`null` for what the service did by itself). Site admins and org admins.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/audit-events", tag = "audit",
+    get, path = "/v1/sites/{site_id}/audit-events", operation_id = "list_audit_events", tag = "audit",
     params(("site_id" = Uuid, Path), AuditQuery),
-    responses((status = 200, description = "One page", body = AuditEventPage), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable),
+    responses((status = 200, description = "One page", body = AuditEventPage)),
     security(("bearer" = []))
 )]
 pub async fn list_audit(

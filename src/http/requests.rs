@@ -3,14 +3,12 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use utoipa::IntoResponses;
 
 use super::request_types::{
     AccessRequest, AccessRequestPage, ApproveBody, CancelBody, CreateAccessRequest, DenyBody, ListQuery,
 };
 use super::{
-    idempotency_key, if_match, optional_body, path_id, product_to_write, validated, BadRequest, BodyRejected,
-    Forbidden, JsonObject, NotFound, PageQuery, Unauthorized, Unavailable, Unprocessable,
+    idempotency_key, if_match, optional_body, path_id, product_to_write, validated, JsonObject, PageQuery,
 };
 use crate::app::access::administered_site;
 use crate::app::decide::{self, Approval, Denial};
@@ -18,7 +16,7 @@ use crate::app::idempotency::{self, Answer};
 use crate::app::{create, retrying};
 use crate::auth::Caller;
 use crate::domain::AccountId;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 use crate::store::models::RequestRow;
 use crate::store::requests::{self, RequestFilter};
@@ -52,52 +50,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/me/access-requests").route(web::get().to(my_requests)));
 }
 
-/// `409` and `429` answers of a creation.
-#[derive(IntoResponses)]
-pub enum CreateRefused {
-    #[response(
-        status = 409,
-        description = "`already_has_access`, `duplicate_request` (with `existing_request_id`) or `idempotency_key_reused`.",
-        content_type = "application/problem+json"
-    )]
-    Conflict(Problem),
-    #[response(
-        status = 429,
-        description = "`rate_limited`: more than `RATE_LIMIT_CREATE_PER_MINUTE` creations by this account in a minute, \
-                       or `MAX_PENDING_PER_REQUESTER` pending requests by this account on this site. Nothing was created.",
-        content_type = "application/problem+json",
-        headers(("Retry-After" = u64, description = "Seconds to wait"))
-    )]
-    RateLimited(Problem),
-}
-
-/// `403` answers of a creation.
-#[derive(IntoResponses)]
-#[response(
-    status = 403,
-    description = "`email_not_verified`, `requester_blocked`, `on_behalf_requires_site_user` or `external_requests_disabled`.",
-    content_type = "application/problem+json"
-)]
-pub struct CreateForbidden(pub Problem);
-
-/// `409`/`412` answers of a decision.
-#[derive(IntoResponses)]
-pub enum DecisionRefused {
-    #[response(
-        status = 409,
-        description = "`not_pending`: the request was already decided, cancelled or expired; on approve also \
-                       `seat_limit_reached`: every seat of the product is taken.",
-        content_type = "application/problem+json"
-    )]
-    NotPending(Problem),
-    #[response(
-        status = 412,
-        description = "`precondition_failed`: `If-Match` names an older version of a pending request.",
-        content_type = "application/problem+json"
-    )]
-    Precondition(Problem),
-}
-
 /// An answer with a JSON body, as stored for `Idempotency-Key` replays.
 pub fn answer<T: Serialize>(status: StatusCode, location: Option<String>, body: &T) -> ApiResult<Answer> {
     Ok(Answer {
@@ -121,13 +73,16 @@ pub fn render(answer: Answer) -> HttpResponse {
     response.content_type("application/json").body(answer.body)
 }
 
-/// Asks for access to a product, for oneself or on behalf of someone else.
+/// Ask for access to a product.
 ///
-/// Anyone with a verified email may ask for themselves on a site whose external requests are
-/// enabled; users of the site may also ask on behalf of others. With `Idempotency-Key`, a retry
-/// by the same caller with the same key gets the first answer again.
+/// For oneself (no `subject`, or the caller as `subject`) or on behalf of someone else. Anyone
+/// with a verified email may ask for themselves on a site whose external requests are enabled;
+/// users of the site may also ask on behalf of site users and of people not on the site (with
+/// their `email`). `duration_hours` asks for access that ends. With `Idempotency-Key`, a retry
+/// by the same caller gets the first answer again. A request nobody decides expires after
+/// `PENDING_REQUEST_TTL_SECS` (or the site's `pending_ttl_hours`).
 #[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests", tag = "access-requests",
+    post, path = "/v1/sites/{site_id}/access-requests", operation_id = "create_access_request", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: 1-255 visible ASCII characters",
@@ -136,8 +91,7 @@ pub fn render(answer: Answer) -> HttpResponse {
     request_body = CreateAccessRequest,
     responses(
         (status = 201, description = "Created", body = AccessRequest,
-            headers(("Location" = String), ("ETag" = String))),
-        BadRequest, Unauthorized, CreateForbidden, NotFound, Unprocessable, BodyRejected, CreateRefused, Unavailable
+            headers(("Location" = String), ("ETag" = String)))
     ),
     security(("bearer" = []))
 )]
@@ -172,11 +126,13 @@ pub async fn create_request(
     Ok(render(created))
 }
 
-/// Lists the site's access requests, newest first. Site admins and org admins.
+/// List the access requests of a site.
+///
+/// Newest first, with filters and a cursor. Site admins and org admins.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/access-requests", tag = "access-requests",
+    get, path = "/v1/sites/{site_id}/access-requests", operation_id = "list_access_requests", tag = "access-requests",
     params(("site_id" = Uuid, Path), ListQuery),
-    responses((status = 200, description = "One page", body = AccessRequestPage), BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, Unavailable),
+    responses((status = 200, description = "One page", body = AccessRequestPage)),
     security(("bearer" = []))
 )]
 pub async fn list_requests(
@@ -232,11 +188,14 @@ fn request_response(row: RequestRow) -> HttpResponse {
         .json(AccessRequest::from(row))
 }
 
-/// Reads one access request. Site admins, org admins, its requester and its subject.
+/// Read an access request.
+///
+/// Site admins, org admins, its requester and its subject; anyone else gets `404`. `ETag` is
+/// its `version`, for `If-Match`.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/access-requests/{request_id}", tag = "access-requests",
+    get, path = "/v1/sites/{site_id}/access-requests/{request_id}", operation_id = "get_access_request", tag = "access-requests",
     params(("site_id" = Uuid, Path), ("request_id" = Uuid, Path)),
-    responses((status = 200, description = "The request", body = AccessRequest, headers(("ETag" = String))), Unauthorized, NotFound, Unavailable),
+    responses((status = 200, description = "The request", body = AccessRequest, headers(("ETag" = String)))),
     security(("bearer" = []))
 )]
 pub async fn get_request(
@@ -252,24 +211,24 @@ pub async fn get_request(
     Ok(request_response(row))
 }
 
-/// Approves a pending request. In one transaction the subject becomes a site user (member) if
-/// needed and gets the product as a new grant, ending at `expires_at` (or after the request's
-/// `duration_hours`, or the product's `max_duration_hours`), within the product's seat limit;
-/// the group, billing and notification webhooks are queued. A subject who already has the
-/// product is approved without a new grant and without group or billing webhooks.
-/// Site admins and org admins.
+/// Approve a pending request.
+///
+/// In one transaction the request is approved, the subject becomes a site member if needed and
+/// gets the product as a new grant, and the group, billing and notification webhooks are
+/// queued. The grant ends at `expires_at`, else after the request's `duration_hours`, else
+/// after the product's `max_duration_hours`, else never. When the product's seats are all taken
+/// the answer is `409 seat_limit_reached` and nothing changes. A subject who already has the
+/// product is approved without a new grant and without group or billing webhooks. The body is
+/// optional. Site admins and org admins.
 #[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests/{request_id}/approve", tag = "access-requests",
+    post, path = "/v1/sites/{site_id}/access-requests/{request_id}/approve", operation_id = "approve_access_request", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path), ("request_id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version you reviewed, e.g. \"3\"", nullable = false,
             pattern = "^(\\*|(W/)?\"[0-9]{1,18}\"|[0-9]{1,18})$")
     ),
-    request_body(content = Option<ApproveBody>, description = "`{expires_at?}` or nothing"),
-    responses(
-        (status = 200, description = "Approved", body = AccessRequest, headers(("ETag" = String))),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, DecisionRefused, Unavailable
-    ),
+    request_body(content = ApproveBody, description = "Optional: `{expires_at?}`, `{}`, `null` or no body"),
+    responses((status = 200, description = "Approved", body = AccessRequest, headers(("ETag" = String)))),
     security(("bearer" = []))
 )]
 pub async fn approve_request(
@@ -294,20 +253,19 @@ pub async fn approve_request(
     Ok(request_response(row))
 }
 
-/// Denies a pending request, with an optional message. Denying a self request also blocks
-/// its requester on the site. Site admins and org admins.
+/// Deny a pending request.
+///
+/// With an optional message for the requester. Denying a request of kind `self` also blocks its
+/// requester on the site. The body is optional. Site admins and org admins.
 #[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests/{request_id}/deny", tag = "access-requests",
+    post, path = "/v1/sites/{site_id}/access-requests/{request_id}/deny", operation_id = "deny_access_request", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path), ("request_id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version you reviewed, e.g. \"3\"", nullable = false,
             pattern = "^(\\*|(W/)?\"[0-9]{1,18}\"|[0-9]{1,18})$")
     ),
-    request_body(content = Option<DenyBody>, description = "`{message?}` or nothing"),
-    responses(
-        (status = 200, description = "Denied", body = AccessRequest, headers(("ETag" = String))),
-        BadRequest, Unauthorized, Forbidden, NotFound, Unprocessable, BodyRejected, DecisionRefused, Unavailable
-    ),
+    request_body(content = DenyBody, description = "Optional: `{message?}`, `{}`, `null` or no body"),
+    responses((status = 200, description = "Denied", body = AccessRequest, headers(("ETag" = String)))),
     security(("bearer" = []))
 )]
 pub async fn deny_request(
@@ -332,19 +290,18 @@ pub async fn deny_request(
     Ok(request_response(row))
 }
 
-/// Withdraws a pending request. Its requester only.
+/// Cancel a pending request.
+///
+/// Its requester only. The body is optional.
 #[utoipa::path(
-    post, path = "/v1/sites/{site_id}/access-requests/{request_id}/cancel", tag = "access-requests",
+    post, path = "/v1/sites/{site_id}/access-requests/{request_id}/cancel", operation_id = "cancel_access_request", tag = "access-requests",
     params(
         ("site_id" = Uuid, Path), ("request_id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version you saw, e.g. \"1\"", nullable = false,
             pattern = "^(\\*|(W/)?\"[0-9]{1,18}\"|[0-9]{1,18})$")
     ),
-    request_body(content = Option<CancelBody>, description = "`{}` or nothing"),
-    responses(
-        (status = 200, description = "Cancelled", body = AccessRequest, headers(("ETag" = String))),
-        BadRequest, Unauthorized, Forbidden, NotFound, BodyRejected, DecisionRefused, Unavailable
-    ),
+    request_body(content = CancelBody, description = "Optional: `{}`, `null` or no body"),
+    responses((status = 200, description = "Cancelled", body = AccessRequest, headers(("ETag" = String)))),
     security(("bearer" = []))
 )]
 pub async fn cancel_request(
@@ -364,12 +321,14 @@ pub async fn cancel_request(
     Ok(request_response(row))
 }
 
-/// The requests where the caller is requester or subject, on every site, newest first,
+/// List the caller's own access requests.
+///
+/// On every site, newest first: the requests where the caller is the requester or the subject,
 /// with their status and decision message.
 #[utoipa::path(
-    get, path = "/v1/me/access-requests", tag = "me",
+    get, path = "/v1/me/access-requests", operation_id = "list_my_access_requests", tag = "me",
     params(PageQuery),
-    responses((status = 200, description = "One page", body = AccessRequestPage), BadRequest, Unauthorized, Unprocessable, Unavailable),
+    responses((status = 200, description = "One page", body = AccessRequestPage)),
     security(("bearer" = []))
 )]
 pub async fn my_requests(

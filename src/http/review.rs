@@ -6,7 +6,6 @@ use utoipa::ToSchema;
 
 use super::request_types::AccessRequest;
 use super::requests::request_ids;
-use super::{NotFound, Unauthorized, Unavailable};
 use crate::app::access::administered_site;
 use crate::app::decide::find_request;
 use crate::auth::Caller;
@@ -139,12 +138,15 @@ fn review_product(c: &mut DbConnection, product: ProductRow) -> ApiResult<Review
     })
 }
 
-/// The review view: the request and everything known about its requester, subject and product.
-/// Site admins and org admins.
+/// Review an access request.
+///
+/// The request with everything the service knows about its requester and subject (site role,
+/// products, block, whether the email is verified and its domain is the organization's, earlier
+/// requests) and its product's seats and maximum duration. Site admins and org admins.
 #[utoipa::path(
-    get, path = "/v1/sites/{site_id}/access-requests/{request_id}/review", tag = "access-requests",
+    get, path = "/v1/sites/{site_id}/access-requests/{request_id}/review", operation_id = "review_access_request", tag = "access-requests",
     params(("site_id" = Uuid, Path), ("request_id" = Uuid, Path)),
-    responses((status = 200, description = "The review", body = Review), Unauthorized, super::Forbidden, NotFound, Unavailable),
+    responses((status = 200, description = "The review", body = Review)),
     security(("bearer" = []))
 )]
 pub async fn review_request(

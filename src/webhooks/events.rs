@@ -3,8 +3,9 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::payloads::*;
 use crate::config::Settings;
-use crate::domain::{DeliveryStatus, WebhookTargetKind};
+use crate::domain::{DeliveryStatus, EndReason, RequestStatus, WebhookTargetKind};
 use crate::store::models::{DeliveryRow, GrantRow, RequestRow};
 use crate::store::{now_micros, to_datetime};
 
@@ -88,39 +89,52 @@ pub struct Grantee<'a> {
     pub email_verified: bool,
 }
 
+fn data(payload: impl serde::Serialize) -> Value {
+    serde_json::to_value(payload).unwrap_or_default()
+}
+
+fn request_of(grant: &GrantRow) -> String {
+    grant.request_id.clone().unwrap_or_default()
+}
+
 /// `group.member.add` and `billing.seat.start` of a grant made by an approval.
 pub fn grant_started(settings: &Settings, grant: &GrantRow, who: &Grantee<'_>) -> Vec<DeliveryRow> {
-    let expires_at = grant.expires_at.map(rfc3339);
-    let add = json!({
-        "grant_id": grant.id,
-        "request_id": grant.request_id,
-        "org_id": who.org_id,
-        "site_id": grant.site_id,
-        "product_key": grant.product_key,
-        "group": grant.group_name,
-        "account_id": grant.account_id,
-        "email": who.email,
-        "email_verified": who.email_verified,
-        "expires_at": expires_at,
-    });
-    let start = json!({
-        "grant_id": grant.id,
-        "request_id": grant.request_id,
-        "org_id": who.org_id,
-        "site_id": grant.site_id,
-        "product_key": grant.product_key,
-        "account_id": grant.account_id,
-        "started_at": rfc3339(grant.granted_at),
-        "expires_at": expires_at,
-    });
+    let add = GroupMemberAdd {
+        grant_id: grant.id.clone(),
+        request_id: request_of(grant),
+        org_id: who.org_id.to_owned(),
+        site_id: grant.site_id.clone(),
+        product_key: grant.product_key.clone(),
+        group: grant.group_name.clone(),
+        account_id: grant.account_id.clone(),
+        email: who.email.to_owned(),
+        email_verified: who.email_verified,
+        expires_at: grant.expires_at.map(to_datetime),
+    };
+    let start = BillingSeatStart {
+        grant_id: grant.id.clone(),
+        request_id: request_of(grant),
+        org_id: who.org_id.to_owned(),
+        site_id: grant.site_id.clone(),
+        product_key: grant.product_key.clone(),
+        account_id: grant.account_id.clone(),
+        started_at: to_datetime(grant.granted_at),
+        expires_at: grant.expires_at.map(to_datetime),
+    };
     [
-        grant_delivery(settings, WebhookTargetKind::Group, GROUP_MEMBER_ADD, grant, add),
+        grant_delivery(
+            settings,
+            WebhookTargetKind::Group,
+            GROUP_MEMBER_ADD,
+            grant,
+            data(add),
+        ),
         grant_delivery(
             settings,
             WebhookTargetKind::Billing,
             BILLING_SEAT_START,
             grant,
-            start,
+            data(start),
         ),
     ]
     .into_iter()
@@ -137,67 +151,71 @@ pub fn grant_ended(
     org_id: &str,
     started: &[(String, WebhookTargetKind)],
 ) -> Vec<DeliveryRow> {
-    let reason = grant.end_reason.as_deref().unwrap_or_default();
+    let reason = grant
+        .end_reason
+        .as_deref()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(EndReason::Revoked);
     let start_of = |target| started.iter().find(|(_, t)| *t == target).map(|(id, _)| id);
     let mut rows = Vec::new();
     if let Some(start) = start_of(WebhookTargetKind::Group) {
-        let data = json!({
-            "grant_id": grant.id,
-            "request_id": grant.request_id,
-            "org_id": org_id,
-            "site_id": grant.site_id,
-            "product_key": grant.product_key,
-            "group": grant.group_name,
-            "account_id": grant.account_id,
-            "reason": reason,
-        });
+        let remove = GroupMemberRemove {
+            grant_id: grant.id.clone(),
+            request_id: request_of(grant),
+            org_id: org_id.to_owned(),
+            site_id: grant.site_id.clone(),
+            product_key: grant.product_key.clone(),
+            group: grant.group_name.clone(),
+            account_id: grant.account_id.clone(),
+            reason,
+        };
         rows.extend(after(
             grant_delivery(
                 settings,
                 WebhookTargetKind::Group,
                 GROUP_MEMBER_REMOVE,
                 grant,
-                data,
+                data(remove),
             ),
             start,
         ));
     }
     if let Some(start) = start_of(WebhookTargetKind::Billing) {
-        let data = json!({
-            "grant_id": grant.id,
-            "request_id": grant.request_id,
-            "org_id": org_id,
-            "site_id": grant.site_id,
-            "product_key": grant.product_key,
-            "account_id": grant.account_id,
-            "started_at": rfc3339(grant.granted_at),
-            "ended_at": grant.ended_at.map(rfc3339),
-            "reason": reason,
-        });
+        let end = BillingSeatEnd {
+            grant_id: grant.id.clone(),
+            request_id: request_of(grant),
+            org_id: org_id.to_owned(),
+            site_id: grant.site_id.clone(),
+            product_key: grant.product_key.clone(),
+            account_id: grant.account_id.clone(),
+            started_at: to_datetime(grant.granted_at),
+            ended_at: to_datetime(grant.ended_at.unwrap_or_else(now_micros)),
+            reason,
+        };
         rows.extend(after(
             grant_delivery(
                 settings,
                 WebhookTargetKind::Billing,
                 BILLING_SEAT_END,
                 grant,
-                data,
+                data(end),
             ),
             start,
         ));
     }
-    let data = json!({
-        "grant_id": grant.id,
-        "site_id": grant.site_id,
-        "product_key": grant.product_key,
-        "account_id": grant.account_id,
-        "reason": reason,
-    });
+    let ended = GrantEnded {
+        grant_id: grant.id.clone(),
+        site_id: grant.site_id.clone(),
+        product_key: grant.product_key.clone(),
+        account_id: grant.account_id.clone(),
+        reason,
+    };
     rows.extend(grant_delivery(
         settings,
         WebhookTargetKind::Notification,
         GRANT_ENDED,
         grant,
-        data,
+        data(ended),
     ));
     rows
 }
@@ -209,38 +227,39 @@ fn after(row: Option<DeliveryRow>, _start: &str) -> Option<DeliveryRow> {
 
 /// `grant.expiring`: the grant ends within `GRANT_EXPIRY_WARNING_SECS`.
 pub fn grant_expiring(settings: &Settings, grant: &GrantRow) -> Option<DeliveryRow> {
-    let data = json!({
-        "grant_id": grant.id,
-        "site_id": grant.site_id,
-        "product_key": grant.product_key,
-        "account_id": grant.account_id,
-        "expires_at": grant.expires_at.map(rfc3339),
-    });
+    let expiring = GrantExpiring {
+        grant_id: grant.id.clone(),
+        site_id: grant.site_id.clone(),
+        product_key: grant.product_key.clone(),
+        account_id: grant.account_id.clone(),
+        expires_at: to_datetime(grant.expires_at.unwrap_or_default()),
+    };
     grant_delivery(
         settings,
         WebhookTargetKind::Notification,
         GRANT_EXPIRING,
         grant,
-        data,
+        data(expiring),
     )
 }
 
 /// `access_request.decided`, for a request as approved, denied or expired.
 pub fn access_request_decided(settings: &Settings, decided: &RequestRow) -> Option<DeliveryRow> {
+    let decision = AccessRequestDecided {
+        request_id: decided.id.clone(),
+        site_id: decided.site_id.clone(),
+        product_key: decided.product_key.clone(),
+        status: decided.status.parse().unwrap_or(RequestStatus::Approved),
+        message: decided.decision_message.clone(),
+        requester_account_id: decided.requester_account_id.clone(),
+        subject_account_id: decided.subject_account_id.clone(),
+    };
     configured(settings, WebhookTargetKind::Notification).then(|| {
         delivery(
             WebhookTargetKind::Notification,
             ACCESS_REQUEST_DECIDED,
             &decided.id,
-            json!({
-                "request_id": decided.id,
-                "site_id": decided.site_id,
-                "product_key": decided.product_key,
-                "status": decided.status,
-                "message": decided.decision_message,
-                "requester_account_id": decided.requester_account_id,
-                "subject_account_id": decided.subject_account_id,
-            }),
+            data(decision),
         )
     })
 }
