@@ -10,9 +10,10 @@ use crate::domain::{
     AccountId, ProductKey, RequestAttempt, RequestKind, RequestStatus,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::store::context::{self, CreateContext};
 use crate::store::models::{RequestRow, SiteRow};
 use crate::store::records::{audit, AuditEntry};
-use crate::store::{directory, grants, now_micros, requests, transaction, DbConnection};
+use crate::store::{directory, now_micros, requests, transaction, DbConnection};
 
 /// Whom an on-behalf request is for, as the requester named them.
 #[derive(Debug, Clone)]
@@ -50,49 +51,50 @@ pub fn create_request(
     input: &NewRequest,
 ) -> ApiResult<RequestRow> {
     transaction(c, |c| {
-        let (site, access) = directory::site_access(c, site_id, caller.account_id())?;
         let me = &caller.identity;
         let subject_id = input.subject.as_ref().map_or(&me.account_id, |s| &s.account_id);
+        let facts = context::create_context(
+            c,
+            site_id,
+            caller.account_id(),
+            input.product_key.as_str(),
+            subject_id.as_str(),
+        )?;
+        let site = &facts.site;
+        let access = facts.access();
         let kind = RequestKind::of(&me.account_id, Some(subject_id));
-        let blocked = directory::find_block(c, &site.id, caller.account_id())?.is_some();
         may_request(RequestAttempt {
             email_verified: me.email_verified,
             caller_on_site: access.on_site(),
-            caller_blocked: blocked,
+            caller_blocked: facts.blocked,
             kind,
             external_requests_enabled: external_requests_enabled(site.in_rollout, site.opted_out),
         })?;
-        let product = directory::find_product(c, &site.id, input.product_key.as_str())?.ok_or_else(|| {
-            ApiError::Unprocessable {
+        if !facts.product_exists {
+            return Err(ApiError::Unprocessable {
                 code: "unknown_product",
                 detail: format!("the site has no product `{}`", input.product_key),
-            }
-        })?;
-        duration_allowed(input.duration_hours, product.max_duration_hours)?;
-        let requester_user = directory::find_site_user(c, &site.id, caller.account_id())?;
-        let requester_name = me
-            .name
-            .clone()
-            .or_else(|| requester_user.as_ref().and_then(|u| u.display_name.clone()));
+            });
+        }
+        duration_allowed(input.duration_hours, facts.max_duration_hours)?;
+        let requester_name = me.name.clone().or_else(|| facts.caller_display_name.clone());
         let subject = match (kind, &input.subject) {
-            (RequestKind::OnBehalf, Some(named)) => on_behalf_subject(c, &site, named)?,
+            (RequestKind::OnBehalf, Some(named)) => on_behalf_subject(&facts, named)?,
             _ => Subject {
                 email: me.email.clone(),
                 display_name: requester_name.clone(),
-                on_site: requester_user.is_some(),
+                on_site: access.on_site(),
                 email_verified: true,
             },
         };
-        check_limits(c, settings, &site, caller.account_id())?;
-        if grants::active_for(c, &site.id, subject_id.as_str(), input.product_key.as_str())?.is_some() {
+        check_limits(c, settings, site, caller.account_id())?;
+        if facts.subject_has_access {
             return Err(ApiError::conflict(
                 "already_has_access",
                 format!("{subject_id} already has {} on this site", input.product_key),
             ));
         }
-        if let Some(existing) =
-            requests::pending_duplicate(c, &site.id, input.product_key.as_str(), subject_id.as_str())?
-        {
+        if let Some(existing) = &facts.duplicate {
             return Err(ApiError::Conflict {
                 code: "duplicate_request",
                 detail: "a pending request for this product and person exists".to_owned(),
@@ -152,13 +154,13 @@ pub fn create_request(
 /// The subject of an on-behalf request: the directory's record of a site user, else what the
 /// requester typed (an email nobody has proven, so never trusted as verified; a user an
 /// approval adds with it keeps it unverified).
-fn on_behalf_subject(c: &mut DbConnection, site: &SiteRow, named: &NewSubject) -> ApiResult<Subject> {
-    if let Some(user) = directory::find_site_user(c, &site.id, named.account_id.as_str())? {
+fn on_behalf_subject(facts: &CreateContext, named: &NewSubject) -> ApiResult<Subject> {
+    if let Some(email) = &facts.subject_email {
         return Ok(Subject {
-            email: Some(user.email),
-            display_name: user.display_name,
+            email: Some(email.clone()),
+            display_name: facts.subject_display_name.clone(),
             on_site: true,
-            email_verified: user.email_verified,
+            email_verified: facts.subject_email_verified.unwrap_or(false),
         });
     }
     let email = named.email.clone().ok_or_else(|| {

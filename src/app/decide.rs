@@ -4,7 +4,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::access::administered_site;
-use super::grants::start_grant;
+use super::grants::{start_grant, NewGrant, ProductTerms};
 use crate::auth::Caller;
 use crate::config::Settings;
 use crate::domain::{
@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::models::{BlockRow, RequestRow, SiteRow, SiteUserRow};
 use crate::store::records::{audit, AuditEntry};
 use crate::store::requests::{self, Transition};
-use crate::store::{directory, grants, now_micros, outbox, transaction, DbConnection};
+use crate::store::{context, directory, now_micros, outbox, transaction, DbConnection};
 use crate::webhooks::events;
 
 /// What an approver may say: when the access ends, and the version they reviewed.
@@ -78,30 +78,25 @@ pub fn approve(
             if approval.expires_at.is_some_and(|at| at <= now) {
                 return Err(EndRefusal::NotInFuture.into());
             }
-            let row = find_request(c, &site.id, request_id)?;
+            let facts = context::decision_context(c, &site.id, request_id)?;
+            let row = &facts.request;
             let status: RequestStatus = row.status.parse().unwrap_or(RequestStatus::Pending);
             may_transition(status, row.version, approval.if_match)?;
-            let existing = grants::active_for(c, &site.id, &row.subject_account_id, &row.product_key)?;
-            let (product, end) = match existing {
-                Some(_) => (None, None),
+            let (grant_id, end) = match &facts.existing_grant_id {
+                Some(existing) => (existing.clone(), None),
                 None => {
-                    let product = directory::find_product(c, &site.id, &row.product_key)?
-                        .ok_or_else(|| ApiError::not_found("the product"))?;
                     let end = approval_end(
                         now,
                         approval.expires_at,
                         row.duration_hours,
-                        product.max_duration_hours,
+                        facts.max_duration_hours,
                     )?;
-                    (Some(product), end)
+                    (Uuid::new_v4().to_string(), end)
                 }
             };
-            let grant_id = existing
-                .as_ref()
-                .map_or_else(|| Uuid::new_v4().to_string(), |g| g.id.clone());
             let approved = transition(
                 c,
-                &row,
+                row,
                 approval.if_match,
                 Transition {
                     status: RequestStatus::Approved,
@@ -126,12 +121,17 @@ pub fn approve(
                 },
             )?;
             let mut deliveries = Vec::new();
-            if let Some(product) = &product {
+            let new_grant = facts.existing_grant_id.is_none();
+            if new_grant {
                 let grant = start_grant(
                     c,
                     &site,
-                    product,
-                    super::grants::NewGrant {
+                    ProductTerms {
+                        product_key: &approved.product_key,
+                        default_group: facts.default_group.as_deref().unwrap_or_default(),
+                        seat_limit: facts.seat_limit,
+                    },
+                    NewGrant {
                         id: grant_id.clone(),
                         account_id: &approved.subject_account_id,
                         request_id: Some(&approved.id),
@@ -163,7 +163,7 @@ pub fn approve(
                         "product_key": approved.product_key,
                         "subject_account_id": approved.subject_account_id,
                         "grant_id": grant_id,
-                        "already_had_product": product.is_none(),
+                        "already_had_product": !new_grant,
                         "expires_at": end.map(events::rfc3339),
                     }),
                 },

@@ -255,7 +255,7 @@ fn sync_products(
         start_grant(
             c,
             site,
-            product,
+            product.into(),
             NewGrant {
                 id: Uuid::new_v4().to_string(),
                 account_id,

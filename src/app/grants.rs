@@ -14,6 +14,23 @@ use crate::store::records::{audit, AuditEntry};
 use crate::store::{directory, now_micros, outbox, transaction, Cursor, DbConnection, Page};
 use crate::webhooks::events;
 
+/// What a new grant takes from its product.
+pub struct ProductTerms<'a> {
+    pub product_key: &'a str,
+    pub default_group: &'a str,
+    pub seat_limit: Option<i64>,
+}
+
+impl<'a> From<&'a ProductRow> for ProductTerms<'a> {
+    fn from(product: &'a ProductRow) -> Self {
+        ProductTerms {
+            product_key: &product.product_key,
+            default_group: &product.default_group,
+            seat_limit: product.seat_limit,
+        }
+    }
+}
+
 /// A grant about to begin.
 pub struct NewGrant<'a> {
     pub id: String,
@@ -32,7 +49,7 @@ pub struct NewGrant<'a> {
 pub fn start_grant(
     c: &mut DbConnection,
     site: &SiteRow,
-    product: &ProductRow,
+    product: ProductTerms<'_>,
     new: NewGrant<'_>,
 ) -> ApiResult<GrantRow> {
     let source = match new.request_id {
@@ -40,8 +57,8 @@ pub fn start_grant(
         None => GrantSource::Directory,
     };
     if source == GrantSource::Request && product.seat_limit.is_some() {
-        grants::lock_product(c, &site.id, &product.product_key)?;
-        let used = grants::seats_used(c, &site.id, &product.product_key)?;
+        grants::lock_product(c, &site.id, product.product_key)?;
+        let used = grants::seats_used(c, &site.id, product.product_key)?;
         if !seat_available(used, product.seat_limit) {
             return Err(ApiError::conflict(
                 "seat_limit_reached",
@@ -56,12 +73,12 @@ pub fn start_grant(
     let row = GrantRow {
         id: new.id,
         site_id: site.id.clone(),
-        product_key: product.product_key.clone(),
+        product_key: product.product_key.to_owned(),
         account_id: new.account_id.to_owned(),
         status: GrantStatus::Active.as_str().to_owned(),
         source: source.as_str().to_owned(),
         request_id: new.request_id.map(str::to_owned),
-        group_name: product.default_group.clone(),
+        group_name: product.default_group.to_owned(),
         granted_at: new.granted_at,
         granted_by: new.granted_by.map(str::to_owned),
         expires_at: new.expires_at,

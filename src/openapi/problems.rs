@@ -115,7 +115,10 @@ fn meaning(status: u16) -> &'static str {
 
 /// The problem statuses of each operation beyond 401, 500 and 503 (which every operation with a
 /// bearer token can answer), with codes of their own where they differ from the shared ones.
-const OPERATIONS: &[(&str, &[(u16, &[&str])])] = &[
+/// A problem status and the codes it may carry (empty: the shared ones).
+type Answer = (u16, &'static [&'static str]);
+
+const OPERATIONS: &[(&str, &[Answer])] = &[
     (
         "create_org",
         &[(400, &[]), (403, &[]), (413, &[]), (415, &[]), (422, &[])],
@@ -326,12 +329,12 @@ const PUBLIC: &[(&str, &[u16])] = &[
 ];
 
 /// The problem statuses `operation_id` answers, with their codes (empty: the shared ones).
-pub fn of(operation_id: &str) -> Option<Vec<(u16, &'static [&'static str])>> {
+pub fn of(operation_id: &str) -> Option<Vec<Answer>> {
     if let Some((_, statuses)) = PUBLIC.iter().find(|(id, _)| *id == operation_id) {
         return Some(statuses.iter().map(|s| (*s, &[][..])).collect());
     }
     let (_, listed) = OPERATIONS.iter().find(|(id, _)| *id == operation_id)?;
-    let mut all: Vec<(u16, &[&str])> = listed.to_vec();
+    let mut all: Vec<Answer> = listed.to_vec();
     all.extend([(401, &[][..]), (500, &[][..]), (503, &[][..])]);
     all.sort_by_key(|(status, _)| *status);
     Some(all)
