@@ -116,6 +116,20 @@ async fn bulk_approval_stops_at_the_seat_limit_in_order(backend: Backend) {
     refused.sort();
     assert_eq!(still, refused);
     assert_eq!(audited(&app, &w, "access_request.approved").await, 60);
+    // Each approval sent its webhooks as a single one would; a refused one sent nothing.
+    let targets = |deliveries: Vec<Value>| {
+        let mut types: Vec<String> = deliveries
+            .iter()
+            .filter_map(|d| d["type"].as_str().map(str::to_owned))
+            .collect();
+        types.sort();
+        types
+    };
+    assert_eq!(
+        targets(app.wait_delivered(&ids[0], 3).await),
+        vec!["access_request.decided", "billing.seat.start", "group.member.add"]
+    );
+    assert_eq!(targets(app.deliveries_for(&ids[99]).await), Vec::<String>::new());
 }
 
 async fn bulk_denial_blocks_self_requesters(backend: Backend) {
@@ -161,6 +175,15 @@ async fn bulk_denial_blocks_self_requesters(backend: Backend) {
     blocked.sort_unstable();
     assert_eq!(blocked, vec!["asker-0", "asker-1", "asker-2"]);
     app.request_for(site, &w.member, "someone", JIRA).await;
+
+    // Audited and notified as single denials are.
+    assert_eq!(audited(&app, &w, "access_request.denied").await, 4);
+    assert_eq!(audited(&app, &w, "request_block.created").await, 3);
+    for id in &ids {
+        let deliveries = app.wait_delivered(id, 1).await;
+        assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+        assert_eq!(deliveries[0]["type"], "access_request.decided");
+    }
 }
 
 async fn bulk_replays_by_idempotency_key(backend: Backend) {
