@@ -211,12 +211,15 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
 }
 
 /// `count` instances of the service in this process on one database, each with the same
-/// `tweak`ed settings: what a PostgreSQL deployment with several replicas looks like.
+/// `tweak`ed settings: what a PostgreSQL deployment with several replicas looks like. Each
+/// opens at most 6 connections, so that tests running side by side stay well within the
+/// server's `max_connections`.
 pub async fn spawn_instances(backend: Backend, count: usize, tweak: impl Fn(&mut Settings)) -> TestApp {
     let (mut app, env) = TestApp::prepare(backend);
     for _ in 0..count {
         let mut settings =
             Settings::from_lookup(|name| env.get(name).cloned()).expect("the test settings are valid");
+        settings.database_pool_size = Some(6);
         tweak(&mut settings);
         app.instances.push(start(settings).await);
     }
