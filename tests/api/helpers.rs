@@ -91,6 +91,10 @@ impl Drop for TestDatabase {
 /// A running app, its webhook receivers and its database.
 pub struct TestApp {
     pub address: String,
+    /// Every running instance's address (`address` is the first); several only on PostgreSQL.
+    pub instances: Vec<String>,
+    /// The `DATABASE_URL` of the test database, for tests that look at it directly.
+    pub database_url: String,
     pub group: Receiver,
     pub billing: Receiver,
     pub notification: Receiver,
@@ -201,10 +205,34 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Settings))
     let mut settings =
         Settings::from_lookup(|name| env.get(name).cloned()).expect("the test settings are valid");
     tweak(&mut settings);
-    let application = Application::build(settings).await.expect("the app starts");
-    app.address = format!("http://127.0.0.1:{}", application.port());
-    actix_web::rt::spawn(application.run_until_stopped());
+    app.address = start(settings).await;
+    app.instances = vec![app.address.clone()];
     app
+}
+
+/// `count` instances of the service in this process on one database, each with the same
+/// `tweak`ed settings: what a PostgreSQL deployment with several replicas looks like. Each
+/// opens at most 6 connections, so that tests running side by side stay well within the
+/// server's `max_connections`.
+pub async fn spawn_instances(backend: Backend, count: usize, tweak: impl Fn(&mut Settings)) -> TestApp {
+    let (mut app, env) = TestApp::prepare(backend);
+    for _ in 0..count {
+        let mut settings =
+            Settings::from_lookup(|name| env.get(name).cloned()).expect("the test settings are valid");
+        settings.database_pool_size = Some(6);
+        tweak(&mut settings);
+        app.instances.push(start(settings).await);
+    }
+    app.address = app.instances[0].clone();
+    app
+}
+
+/// Builds and runs one instance; returns its base URL.
+async fn start(settings: Settings) -> String {
+    let application = Application::build(settings).await.expect("the app starts");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    actix_web::rt::spawn(application.run_until_stopped());
+    address
 }
 
 impl TestApp {
@@ -234,6 +262,8 @@ impl TestApp {
         .collect();
         let app = TestApp {
             address: String::new(),
+            instances: Vec::new(),
+            database_url: env["DATABASE_URL"].clone(),
             group,
             billing,
             notification,
@@ -356,8 +386,22 @@ impl TestApp {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> ApiResponse {
-        let what = format!("{method} {path}");
-        let mut request = self.client.request(method, format!("{}{path}", self.address));
+        self.send_to(&self.address, method, path, token, body, headers)
+            .await
+    }
+
+    /// Like [`TestApp::send`], to the instance at `base` (one of `instances`).
+    pub async fn send_to(
+        &self,
+        base: &str,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> ApiResponse {
+        let what = format!("{method} {base}{path}");
+        let mut request = self.client.request(method, format!("{base}{path}"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -462,6 +506,43 @@ impl TestApp {
             &body,
         )
         .await
+    }
+
+    /// PUTs a product whose body is the usual name and group plus `limits`
+    /// (`seat_limit`, `max_duration_hours`).
+    pub async fn put_product_with(
+        &self,
+        site_id: &str,
+        org_admin: &Actor,
+        key: &str,
+        limits: Value,
+    ) -> ApiResponse {
+        let mut body = json!({"name": format!("Product {key}"), "default_group": format!("{key}-users")});
+        if let (Some(body), Value::Object(limits)) = (body.as_object_mut(), limits) {
+            body.extend(limits);
+        }
+        self.put_json(
+            &format!("/v1/sites/{site_id}/products/{key}"),
+            &org_admin.token,
+            &body,
+        )
+        .await
+    }
+
+    /// The product `key` as `GET /v1/sites/{site}/products` lists it.
+    pub async fn product(&self, site_id: &str, key: &str) -> Value {
+        let products = self
+            .get(
+                &format!("/v1/sites/{site_id}/products"),
+                &self.token("anyone", "anyone@elsewhere.test"),
+            )
+            .await
+            .expect(200);
+        products
+            .as_array()
+            .and_then(|all| all.iter().find(|p| p["product_key"] == key))
+            .unwrap_or_else(|| panic!("no product {key} in {products}"))
+            .clone()
     }
 
     /// Adds or updates `user` on the site as `admin`, with exactly `products`.
@@ -600,6 +681,25 @@ impl TestApp {
         self.act(site_id, request_id, "deny", who, &body)
             .await
             .expect(200)
+    }
+
+    /// POST /v1/sites/{site}/grants/{grant}/revoke as `who`.
+    pub async fn revoke(&self, site_id: &str, grant_id: &str, who: &Actor) -> ApiResponse {
+        let path = format!("/v1/sites/{site_id}/grants/{grant_id}/revoke");
+        self.post_json(&path, &who.token, &json!({})).await
+    }
+
+    /// POST /v1/sites/{site}/access-requests/bulk as `who`, with extra headers.
+    pub async fn bulk(
+        &self,
+        site_id: &str,
+        who: &Actor,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> ApiResponse {
+        let path = format!("{}/bulk", requests_path(site_id));
+        self.send(Method::POST, &path, Some(&who.token), Some(body), headers)
+            .await
     }
 
     pub async fn cancel(&self, site_id: &str, request_id: &str, who: &Actor) -> ApiResponse {
