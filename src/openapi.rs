@@ -23,7 +23,7 @@ use crate::http::{admin, deliveries, directory, ops, requests};
         requests::approve_request, requests::deny_request, requests::cancel_request, requests::my_requests,
         admin::list_blocks, admin::delete_block, admin::get_settings, admin::put_settings, admin::put_rollout,
         admin::create_feedback, admin::list_feedback, admin::list_audit,
-        deliveries::list_deliveries, deliveries::retry_delivery,
+        deliveries::list_deliveries, deliveries::retry_delivery, deliveries::retry_failed_deliveries,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),

@@ -1,4 +1,4 @@
-//! Builds the app: database, verifier, HTTP server and webhook worker.
+//! Builds the app: database, verifier, HTTP server, webhook worker and pruner.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::auth::Verifier;
 use crate::config::Settings;
+use crate::jobs::prune::Pruner;
 use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::webhooks::Worker;
@@ -34,11 +35,14 @@ pub struct Application {
     port: u16,
     server: Server,
     worker: Arc<Worker>,
+    pruner: Pruner,
 }
 
-/// The HTTP client for webhooks and the JWKS.
+/// The HTTP client for webhooks and the JWKS. It never follows a redirect: a 302 would turn a
+/// webhook into a bodiless GET that "succeeds", a 307 would re-send the signed body anywhere.
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(30))
         .user_agent(concat!("access-requests/", env!("CARGO_PKG_VERSION")))
@@ -107,19 +111,27 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
+        let pruner = Pruner::new(db.clone(), settings.webhook_retention_days);
         let worker = Arc::new(Worker::new(db, settings, client, notify));
-        Ok(Self { port, server, worker })
+        Ok(Self {
+            port,
+            server,
+            worker,
+            pruner,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until the process is told to stop; the webhook worker runs alongside.
+    /// Serves until the process is told to stop; the webhook worker and the pruner run alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(self.worker.run());
+        let pruner = tokio::spawn(self.pruner.run());
         let result = self.server.await;
         worker.abort();
+        pruner.abort();
         result
     }
 }

@@ -7,17 +7,25 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    path_id, BadRequest, Conflict, Forbidden, NotFound, PageQuery, Unauthorized, Unavailable, Unprocessable,
+    optional_body, path_id, BadRequest, BodyRejected, Conflict, Forbidden, NotFound, PageQuery, Unauthorized,
+    Unavailable, Unprocessable,
 };
 use crate::auth::Caller;
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::ApiResult;
 use crate::startup::AppState;
 use crate::store::models::{AttemptRow, DeliveryRow};
-use crate::store::{outbox, to_datetime};
+use crate::store::outbox::AttemptLog;
+use crate::store::{outbox, to_datetime, DbConnection};
+
+/// How many attempts a delivery shows: the newest ones.
+const ATTEMPT_LOG_LIMIT: i64 = 10;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/webhook-deliveries").route(web::get().to(list_deliveries)));
+    cfg.service(
+        web::resource("/v1/webhook-deliveries/retry-failed").route(web::post().to(retry_failed_deliveries)),
+    );
     cfg.service(
         web::resource("/v1/webhook-deliveries/{delivery_id}/retry").route(web::post().to(retry_delivery)),
     );
@@ -40,8 +48,10 @@ pub struct WebhookDelivery {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// Every attempt so far, oldest first (a retried delivery keeps its earlier ones).
+    /// The newest attempts (at most 10), oldest first; a retried delivery keeps its earlier ones.
     pub attempt_log: Vec<DeliveryAttempt>,
+    /// How many attempts were made in all, including those `attempt_log` leaves out.
+    pub attempt_log_total: i64,
 }
 
 /// One HTTP attempt of a delivery.
@@ -67,9 +77,7 @@ impl From<AttemptRow> for DeliveryAttempt {
 }
 
 impl WebhookDelivery {
-    fn new(d: DeliveryRow, attempts: &mut Vec<AttemptRow>) -> Self {
-        let (mine, rest): (Vec<_>, Vec<_>) = attempts.drain(..).partition(|a| a.delivery_id == d.id);
-        *attempts = rest;
+    fn new(d: DeliveryRow, log: AttemptLog) -> Self {
         WebhookDelivery {
             id: d.id.parse().unwrap_or_default(),
             webhook_id: d.webhook_id,
@@ -81,21 +89,22 @@ impl WebhookDelivery {
             next_attempt_at: to_datetime(d.next_attempt_at),
             last_error: d.last_error,
             created_at: to_datetime(d.created_at),
-            attempt_log: mine.into_iter().map(DeliveryAttempt::from).collect(),
+            attempt_log: log.attempts.into_iter().map(DeliveryAttempt::from).collect(),
+            attempt_log_total: log.total,
         }
     }
 }
 
-/// Deliveries with their attempts, in two queries.
-fn with_attempts(
-    c: &mut crate::store::DbConnection,
-    rows: Vec<DeliveryRow>,
-) -> ApiResult<Vec<WebhookDelivery>> {
+/// Deliveries with their newest attempts, in two queries.
+fn with_attempts(c: &mut DbConnection, rows: Vec<DeliveryRow>) -> ApiResult<Vec<WebhookDelivery>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut attempts = outbox::attempts_of(c, &ids)?;
+    let mut logs = outbox::recent_attempts(c, &ids, ATTEMPT_LOG_LIMIT)?;
     Ok(rows
         .into_iter()
-        .map(|r| WebhookDelivery::new(r, &mut attempts))
+        .map(|r| {
+            let log = logs.remove(&r.id).unwrap_or_default();
+            WebhookDelivery::new(r, log)
+        })
         .collect())
 }
 
@@ -177,4 +186,42 @@ pub async fn retry_delivery(
         .await?;
     state.outbox_notify.notify_one();
     Ok(web::Json(delivery))
+}
+
+/// Which failed deliveries to re-queue.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFailed {
+    /// Only the failed deliveries to this target; all of them when left out.
+    pub target: Option<WebhookTargetKind>,
+}
+
+/// How many failed deliveries went back in the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requeued {
+    pub requeued: usize,
+}
+
+/// Re-queues every failed delivery, or every one to `target`. Platform admins.
+///
+/// Each starts a new series of attempts and keeps its `webhook-id`, as a single retry does.
+#[utoipa::path(
+    post, path = "/v1/webhook-deliveries/retry-failed", tag = "webhooks",
+    request_body(content = Option<RetryFailed>, description = "`{}`, `{\"target\": …}` or nothing"),
+    responses(
+        (status = 200, description = "Queued again", body = Requeued),
+        BadRequest, Unauthorized, Forbidden, BodyRejected, Unavailable
+    ),
+    security(("bearer" = []))
+)]
+pub async fn retry_failed_deliveries(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> ApiResult<web::Json<Requeued>> {
+    caller.require_platform_admin()?;
+    let RetryFailed { target } = optional_body(&body)?;
+    let requeued = state.db.run(move |c| outbox::requeue_failed(c, target)).await?;
+    state.outbox_notify.notify_one();
+    Ok(web::Json(Requeued { requeued }))
 }

@@ -154,9 +154,13 @@ pub struct DeliveryRow {
     pub grant_key: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Written by each claim; only its holder may record the attempt.
+    pub claim_token: Option<String>,
+    /// The delivery that must be `delivered` before this one may be sent.
+    pub after_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = webhook_attempts)]
 pub struct AttemptRow {
     pub id: String,

@@ -148,6 +148,8 @@ diesel::table! {
         grant_key -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        claim_token -> Nullable<Text>,
+        after_id -> Nullable<Text>,
     }
 }
 

@@ -36,6 +36,8 @@ pub fn delivery(target: WebhookTargetKind, event_type: &str, request_id: &str, d
         grant_key: None,
         created_at: now,
         updated_at: now,
+        claim_token: None,
+        after_id: None,
     }
 }
 

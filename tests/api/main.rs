@@ -45,6 +45,7 @@ mod durability;
 mod listing;
 mod logs;
 mod operations;
+mod outbox;
 mod permissions;
 mod requests;
 mod webhooks;

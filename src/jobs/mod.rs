@@ -1,0 +1,3 @@
+//! Background loops that run next to the HTTP server.
+
+pub mod prune;
