@@ -43,25 +43,27 @@ fn db_now(conn: &DbConnection) -> &'static str {
     }
 }
 
-/// A pending row nobody holds whose predecessor (`after_id`), if any, is delivered. A
-/// predecessor that is gone was delivered: only delivered rows are pruned.
-const UNBLOCKED: &str = "d.status = 'pending' AND d.locked_until <= {now} \
-     AND (d.after_id IS NULL OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
-       WHERE p.id = d.after_id AND p.status <> 'delivered'))";
+/// `FROM … WHERE` of the pending rows `d` that nobody holds and whose predecessor (`p`, by
+/// `after_id`), if any, is delivered. A predecessor that is gone was delivered: only delivered
+/// rows are pruned. A join rather than `NOT EXISTS`, which PostgreSQL may answer by hashing
+/// every undelivered row.
+const CLAIMABLE: &str = "webhook_deliveries d LEFT JOIN webhook_deliveries p ON p.id = d.after_id \
+     WHERE d.status = 'pending' AND d.locked_until <= {now} \
+     AND (p.id IS NULL OR p.status = 'delivered')";
 
-/// One `SELECT` per target, each with its own `LIMIT`, so a target without free slots
-/// (`LIMIT` left out of the list) never takes a share of the claim. Placeholders: `$1` lease,
-/// `$2` token, then target and limit of each branch, numbered in order of first appearance.
+/// One `SELECT` per target with free slots, each with its own `LIMIT`: a full target's rows,
+/// however many are due, never take another target's share. Placeholders: `$1` lease, `$2`
+/// token, then target and limit of each branch, numbered in order of first appearance.
 fn claim_sql(conn: &DbConnection, branches: usize) -> String {
     let lock = match conn {
-        DbConnection::Pg(_) => " FOR UPDATE SKIP LOCKED",
+        DbConnection::Pg(_) => " FOR UPDATE OF d SKIP LOCKED",
         DbConnection::Sqlite(_) => "",
     };
     let selects: Vec<String> = (0..branches)
         .map(|i| {
             format!(
-                "SELECT id FROM (SELECT d.id FROM webhook_deliveries d \
-                 WHERE d.target = ${target} AND d.next_attempt_at <= {{now}} AND {UNBLOCKED} \
+                "SELECT id FROM (SELECT d.id FROM {CLAIMABLE} \
+                 AND d.target = ${target} AND d.next_attempt_at <= {{now}} \
                  ORDER BY d.next_attempt_at LIMIT ${limit}{lock}) claim{i}",
                 target = 3 + 2 * i,
                 limit = 4 + 2 * i,
@@ -124,8 +126,8 @@ pub fn next_due(conn: &mut DbConnection, targets: &[WebhookTargetKind]) -> ApiRe
     let selects: Vec<String> = (1..=targets.len())
         .map(|i| {
             format!(
-                "SELECT at FROM (SELECT d.next_attempt_at AS at FROM webhook_deliveries d \
-                 WHERE d.target = ${i} AND {UNBLOCKED} ORDER BY d.next_attempt_at LIMIT 1) due{i}"
+                "SELECT at FROM (SELECT d.next_attempt_at AS at FROM {CLAIMABLE} \
+                 AND d.target = ${i} ORDER BY d.next_attempt_at LIMIT 1) due{i}"
             )
         })
         .collect();
@@ -183,7 +185,6 @@ pub fn record_attempt(
             // outcome lets PostgreSQL record thousands a second.
             pg.batch_execute("SET LOCAL synchronous_commit = off")?;
         }
-        let now = db_now(conn);
         let held = wd::table
             .filter(wd::id.eq(&row.id))
             .filter(wd::claim_token.eq(token))
@@ -192,7 +193,7 @@ pub fn record_attempt(
             wd::attempts.eq(attempt.attempt),
             wd::locked_until.eq(0),
             wd::claim_token.eq(None::<String>),
-            wd::updated_at.eq(sql::<BigInt>(now)),
+            wd::updated_at.eq(now_micros()),
         );
         let updated = match outcome {
             Outcome::Delivered => diesel::update(held)
@@ -204,7 +205,7 @@ pub fn record_attempt(
                 .execute(conn)?,
             Outcome::Retry { after, error } => {
                 let after = i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
-                let at = sql::<BigInt>(&format!("{now} + ")).bind::<BigInt, _>(after);
+                let at = sql::<BigInt>(&format!("{} + ", db_now(conn))).bind::<BigInt, _>(after);
                 diesel::update(held)
                     .set((wd::next_attempt_at.eq(at), wd::last_error.eq(error), release))
                     .execute(conn)?
