@@ -55,6 +55,8 @@ pub struct Settings {
     pub webhook_max_attempts: u32,
     pub webhook_retry_base_ms: u64,
     pub webhook_timeout_ms: u64,
+    /// Delivered webhooks (and their attempts) are kept this many days.
+    pub webhook_retention_days: u32,
     pub rollout_percent: u8,
     pub rate_limit_create_per_minute: u32,
     pub max_pending_per_requester: u32,
@@ -188,6 +190,7 @@ impl Settings {
             webhook_max_attempts: number(&get, "WEBHOOK_MAX_ATTEMPTS", 12, 1, 1000)?,
             webhook_retry_base_ms: number(&get, "WEBHOOK_RETRY_BASE_MS", 1000, 1, 3_600_000)?,
             webhook_timeout_ms: number(&get, "WEBHOOK_TIMEOUT_MS", 5000, 1, 600_000)?,
+            webhook_retention_days: number(&get, "WEBHOOK_RETENTION_DAYS", 30, 1, 36_500)?,
             rollout_percent: number(&get, "ROLLOUT_PERCENT", 0, 0, 100)?,
             rate_limit_create_per_minute: number(&get, "RATE_LIMIT_CREATE_PER_MINUTE", 30, 0, 1_000_000)?,
             max_pending_per_requester: number(&get, "MAX_PENDING_PER_REQUESTER", 50, 0, 1_000_000)?,
@@ -384,6 +387,7 @@ mod tests {
             ),
             (12, 1000, 5000)
         );
+        assert_eq!(s.webhook_retention_days, 30);
         assert_eq!(s.rollout_percent, 0);
         assert_eq!(
             (s.rate_limit_create_per_minute, s.max_pending_per_requester),
@@ -492,6 +496,7 @@ mod tests {
             ("ROLLOUT_PERCENT", "101"),
             ("WEBHOOK_MAX_ATTEMPTS", "0"),
             ("WEBHOOK_TIMEOUT_MS", "soon"),
+            ("WEBHOOK_RETENTION_DAYS", "0"),
             ("PLATFORM_ADMINS", "ok,not valid"),
             ("JWT_JWKS_URL", "ftp://x"),
             ("GROUP_SERVICE_URL", "not a url"),

@@ -1,4 +1,4 @@
-//! Builds the app: database, verifier, HTTP server and webhook worker.
+//! Builds the app: database, verifier, HTTP server, webhook worker and pruner.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::auth::Verifier;
 use crate::config::Settings;
+use crate::jobs::prune::Pruner;
 use crate::metrics::Metrics;
 use crate::store::Db;
 use crate::webhooks::Worker;
@@ -32,16 +33,19 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     worker: Arc<Worker>,
-    /// For the background loops (outbox gauges, expiry) that run while the server runs.
+    /// For the background loops (outbox gauges, expiry, retention) that run while the server runs.
     metrics: Metrics,
     db: Db,
     settings: Arc<Settings>,
     notify: Arc<Notify>,
+    pruner: Pruner,
 }
 
-/// The HTTP client for webhooks and the JWKS.
+/// The HTTP client for webhooks and the JWKS. It never follows a redirect: a 302 would turn a
+/// webhook into a bodiless GET that "succeeds", a 307 would re-send the signed body anywhere.
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .pool_idle_timeout(Duration::from_secs(30))
         .user_agent(concat!("access-requests/", env!("CARGO_PKG_VERSION")))
@@ -115,6 +119,7 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .run();
+        let pruner = Pruner::new(db.clone(), settings.webhook_retention_days);
         let worker = Arc::new(Worker::new(db.clone(), settings.clone(), client, notify.clone()));
         Ok(Self {
             addr,
@@ -124,6 +129,7 @@ impl Application {
             db,
             settings,
             notify,
+            pruner,
         })
     }
 
@@ -137,15 +143,17 @@ impl Application {
     }
 
     /// Serves until the process is told to stop; the webhook worker and the background loops
-    /// run alongside.
+    /// (expiry, outbox gauges, retention) run alongside.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let worker = tokio::spawn(self.worker.run());
         let expiry = tokio::spawn(jobs::expiry::run(self.db.clone(), self.settings, self.notify));
         let gauges = tokio::spawn(self.metrics.refresh_outbox(self.db));
+        let pruner = tokio::spawn(self.pruner.run());
         let result = self.server.await;
         worker.abort();
         gauges.abort();
         expiry.abort();
+        pruner.abort();
         result
     }
 }

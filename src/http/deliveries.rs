@@ -6,18 +6,23 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{
-    path_id, BadRequest, Conflict, Forbidden, NotFound, PageQuery, Unauthorized, Unavailable, Unprocessable,
-};
+use super::{optional_body, path_id, PageQuery};
 use crate::auth::Caller;
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::ApiResult;
 use crate::startup::AppState;
 use crate::store::models::{AttemptRow, DeliveryRow};
-use crate::store::{outbox, to_datetime};
+use crate::store::outbox::AttemptLog;
+use crate::store::{outbox, to_datetime, DbConnection};
+
+/// How many attempts a delivery shows: the newest ones.
+const ATTEMPT_LOG_LIMIT: i64 = 10;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/v1/webhook-deliveries").route(web::get().to(list_deliveries)));
+    cfg.service(
+        web::resource("/v1/webhook-deliveries/retry-failed").route(web::post().to(retry_failed_deliveries)),
+    );
     cfg.service(
         web::resource("/v1/webhook-deliveries/{delivery_id}/retry").route(web::post().to(retry_delivery)),
     );
@@ -30,6 +35,8 @@ pub struct WebhookDelivery {
     /// The `webhook-id` header: the same on every attempt; receivers deduplicate by it.
     pub webhook_id: String,
     pub request_id: Uuid,
+    /// The grant a group, billing or grant event is about.
+    pub grant_id: Option<Uuid>,
     pub target: WebhookTargetKind,
     /// The event type, e.g. `billing.seat.start`.
     #[serde(rename = "type")]
@@ -40,8 +47,10 @@ pub struct WebhookDelivery {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
-    /// Every attempt so far, oldest first (a retried delivery keeps its earlier ones).
+    /// The newest attempts (at most 10), oldest first; a retried delivery keeps its earlier ones.
     pub attempt_log: Vec<DeliveryAttempt>,
+    /// How many attempts were made in all, including those `attempt_log` leaves out.
+    pub attempt_log_total: i64,
 }
 
 /// One HTTP attempt of a delivery.
@@ -67,13 +76,12 @@ impl From<AttemptRow> for DeliveryAttempt {
 }
 
 impl WebhookDelivery {
-    fn new(d: DeliveryRow, attempts: &mut Vec<AttemptRow>) -> Self {
-        let (mine, rest): (Vec<_>, Vec<_>) = attempts.drain(..).partition(|a| a.delivery_id == d.id);
-        *attempts = rest;
+    fn new(d: DeliveryRow, log: AttemptLog) -> Self {
         WebhookDelivery {
             id: d.id.parse().unwrap_or_default(),
             webhook_id: d.webhook_id,
             request_id: d.request_id.parse().unwrap_or_default(),
+            grant_id: d.grant_id.and_then(|id| id.parse().ok()),
             target: d.target.parse().unwrap_or(WebhookTargetKind::Notification),
             event_type: d.event_type,
             status: d.status.parse().unwrap_or(DeliveryStatus::Pending),
@@ -81,21 +89,22 @@ impl WebhookDelivery {
             next_attempt_at: to_datetime(d.next_attempt_at),
             last_error: d.last_error,
             created_at: to_datetime(d.created_at),
-            attempt_log: mine.into_iter().map(DeliveryAttempt::from).collect(),
+            attempt_log: log.attempts.into_iter().map(DeliveryAttempt::from).collect(),
+            attempt_log_total: log.total,
         }
     }
 }
 
-/// Deliveries with their attempts, in two queries.
-fn with_attempts(
-    c: &mut crate::store::DbConnection,
-    rows: Vec<DeliveryRow>,
-) -> ApiResult<Vec<WebhookDelivery>> {
+/// Deliveries with their newest attempts, in two queries.
+fn with_attempts(c: &mut DbConnection, rows: Vec<DeliveryRow>) -> ApiResult<Vec<WebhookDelivery>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut attempts = outbox::attempts_of(c, &ids)?;
+    let mut logs = outbox::recent_attempts(c, &ids, ATTEMPT_LOG_LIMIT)?;
     Ok(rows
         .into_iter()
-        .map(|r| WebhookDelivery::new(r, &mut attempts))
+        .map(|r| {
+            let log = logs.remove(&r.id).unwrap_or_default();
+            WebhookDelivery::new(r, log)
+        })
         .collect())
 }
 
@@ -118,11 +127,15 @@ pub struct DeliveryQuery {
     pub cursor: Option<String>,
 }
 
-/// Lists webhook deliveries, newest first. Platform admins.
+/// List webhook deliveries.
+///
+/// Newest first, with a status filter and a cursor: each delivery with its target, event type,
+/// status, attempts and the last 10 attempts (`attempt_log`, with `attempt_log_total`).
+/// Platform admins.
 #[utoipa::path(
-    get, path = "/v1/webhook-deliveries", tag = "webhooks",
+    get, path = "/v1/webhook-deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks",
     params(DeliveryQuery),
-    responses((status = 200, description = "One page", body = WebhookDeliveryPage), BadRequest, Unauthorized, Forbidden, Unprocessable, Unavailable),
+    responses((status = 200, description = "One page", body = WebhookDeliveryPage)),
     security(("bearer" = []))
 )]
 pub async fn list_deliveries(
@@ -151,14 +164,14 @@ pub async fn list_deliveries(
     Ok(web::Json(page))
 }
 
-/// Re-queues a failed delivery for a new series of attempts; it keeps its `webhook-id`. Platform admins.
+/// Retry a failed webhook delivery.
+///
+/// It starts a new series of attempts and keeps its `webhook-id`, so receivers still
+/// deduplicate it. Only a `failed` delivery can be retried (`409 not_failed`). Platform admins.
 #[utoipa::path(
-    post, path = "/v1/webhook-deliveries/{delivery_id}/retry", tag = "webhooks",
+    post, path = "/v1/webhook-deliveries/{delivery_id}/retry", operation_id = "retry_webhook_delivery", tag = "webhooks",
     params(("delivery_id" = Uuid, Path)),
-    responses(
-        (status = 200, description = "Queued again", body = WebhookDelivery),
-        Unauthorized, Forbidden, NotFound, Conflict, Unavailable
-    ),
+    responses((status = 200, description = "Queued again", body = WebhookDelivery)),
     security(("bearer" = []))
 )]
 pub async fn retry_delivery(
@@ -177,4 +190,40 @@ pub async fn retry_delivery(
         .await?;
     state.outbox_notify.notify_one();
     Ok(web::Json(delivery))
+}
+
+/// Which failed deliveries to re-queue.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryFailed {
+    /// Only the failed deliveries to this target; all of them when left out.
+    pub target: Option<WebhookTargetKind>,
+}
+
+/// How many failed deliveries went back in the queue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requeued {
+    pub requeued: usize,
+}
+
+/// Retry every failed webhook delivery at once.
+///
+/// Every failed delivery, or every one to `target`, starts a new series of attempts and keeps
+/// its `webhook-id`. The body is optional. Platform admins.
+#[utoipa::path(
+    post, path = "/v1/webhook-deliveries/retry-failed", operation_id = "retry_failed_webhook_deliveries", tag = "webhooks",
+    request_body(content = RetryFailed, description = "Optional: `{target?}`, `{}`, `null` or no body"),
+    responses((status = 200, description = "Queued again", body = Requeued)),
+    security(("bearer" = []))
+)]
+pub async fn retry_failed_deliveries(
+    caller: Caller,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> ApiResult<web::Json<Requeued>> {
+    caller.require_platform_admin()?;
+    let RetryFailed { target } = optional_body(&body)?;
+    let requeued = state.db.run(move |c| outbox::requeue_failed(c, target)).await?;
+    state.outbox_notify.notify_one();
+    Ok(web::Json(Requeued { requeued }))
 }

@@ -8,14 +8,11 @@ pub mod directory;
 pub mod grants;
 pub mod ops;
 pub mod orgs;
-pub mod problems;
 pub mod records;
 pub mod request_id;
 pub mod request_types;
 pub mod requests;
 pub mod review;
-
-pub use problems::*;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -1,3 +1,4 @@
-//! Background loops that call the use cases in `app`.
+//! Background loops that run next to the HTTP server and call the use cases in `app`.
 
 pub mod expiry;
+pub mod prune;

@@ -7,9 +7,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::domain::{EndReason, GrantSource, GrantStatus, RequestKind, RequestStatus, SiteRole};
 use crate::http::admin::{AccessRequestSettings, RequestBlock, RequestBlockList};
 use crate::http::bulk::{BulkResult, BulkResults};
+use crate::http::deliveries::{DeliveryAttempt, Requeued, WebhookDelivery, WebhookDeliveryPage};
 use crate::http::directory::{Product, SiteUser};
 use crate::http::grants::{Grant, GrantPage};
 use crate::http::orgs::{AdminSite, Org, Site};
@@ -205,6 +207,29 @@ fn feedback() -> Feedback {
     }
 }
 
+fn delivery() -> WebhookDelivery {
+    WebhookDelivery {
+        id: id("c4d5e6f7-0a1b-4c2d-8e3f-405162738495"),
+        webhook_id: "msg_2b1f0c5e9d4a4c7e8f3a6b5d4c3e2f1a".into(),
+        request_id: id(REQUEST_ID),
+        grant_id: Some(id(GRANT_ID)),
+        target: WebhookTargetKind::Billing,
+        event_type: "billing.seat.start".into(),
+        status: DeliveryStatus::Failed,
+        attempts: 12,
+        next_attempt_at: at(14, 2),
+        last_error: Some("the receiver answered 503 Service Unavailable".into()),
+        created_at: at(10, 15),
+        attempt_log: vec![DeliveryAttempt {
+            at: at(14, 2),
+            status_code: Some(503),
+            error: Some("the receiver answered 503 Service Unavailable".into()),
+            duration_ms: 41,
+        }],
+        attempt_log_total: 12,
+    }
+}
+
 /// The example body of a request to `operation_id`, when it takes one.
 pub fn request(operation_id: &str) -> Option<Value> {
     Some(match operation_id {
@@ -321,6 +346,17 @@ pub fn response(operation_id: &str) -> Option<Value> {
             }],
             next_cursor: None,
         }),
+        "list_webhook_deliveries" => value(WebhookDeliveryPage {
+            items: vec![delivery()],
+            next_cursor: None,
+        }),
+        "retry_webhook_delivery" => value(WebhookDelivery {
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: at(14, 30),
+            ..delivery()
+        }),
+        "retry_failed_webhook_deliveries" => value(Requeued { requeued: 3 }),
         _ => return None,
     })
 }

@@ -36,7 +36,7 @@ use crate::webhooks::payloads;
         grants::list_grants, grants::get_grant, grants::patch_grant, grants::revoke_grant,
         admin::list_blocks, admin::delete_block, admin::get_settings, admin::put_settings, admin::put_rollout,
         records::create_feedback, records::list_feedback, records::list_audit,
-        deliveries::list_deliveries, deliveries::retry_delivery,
+        deliveries::list_deliveries, deliveries::retry_delivery, deliveries::retry_failed_deliveries,
         ops::healthz, ops::readyz, ops::metrics,
     ),
     components(schemas(
@@ -146,7 +146,7 @@ const ANSWERS: &[&str] = &[
     "WebhookDelivery",
     "WebhookDeliveryPage",
     "DeliveryAttempt",
-    "RetryFailedAnswer",
+    "Requeued",
     "BulkResults",
     "GroupMemberAdd",
     "GroupMemberRemove",

@@ -184,11 +184,15 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Written by each claim; only its holder may record the attempt.
+    pub claim_token: Option<String>,
+    /// The delivery that must be `delivered` before this one may be sent.
+    pub after_id: Option<String>,
     /// The grant a group or billing event is about; billing starts and ends once per grant.
     pub grant_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, QueryableByName)]
 #[diesel(table_name = webhook_attempts)]
 pub struct AttemptRow {
     pub id: String,

@@ -1,9 +1,16 @@
 //! The transactional outbox of webhook deliveries.
+//!
+//! Who may send a row is decided by the database's clock (due, leased), never by the app's:
+//! instances with skewed clocks, or one that waited for a pooled connection, still agree.
+//! A claim writes a random token; only its holder records the attempt or frees the row.
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::dsl::count_star;
+use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{BigInt, Nullable, Text};
 use uuid::Uuid;
 
 use super::cursor::after_cursor;
@@ -12,6 +19,13 @@ use super::schema::{webhook_attempts, webhook_deliveries as wd};
 use super::{now_micros, Cursor, DbConnection, Page};
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::{ApiError, ApiResult};
+
+/// The events a grant's start and end are recorded by.
+const GRANT_LIFECYCLE: [&str; 3] = [
+    crate::webhooks::events::GROUP_MEMBER_ADD,
+    crate::webhooks::events::BILLING_SEAT_START,
+    crate::webhooks::events::BILLING_SEAT_END,
+];
 
 /// Adds a delivery; it commits (or not) with the caller's transaction.
 pub fn enqueue(conn: &mut DbConnection, row: &DeliveryRow) -> ApiResult<()> {
@@ -43,65 +57,149 @@ pub fn starts_of(conn: &mut DbConnection, grant_id: &str) -> ApiResult<Vec<(Stri
         .collect())
 }
 
-const CLAIM_POSTGRES: &str = "UPDATE webhook_deliveries SET locked_until = $1 \
-     WHERE id IN (SELECT id FROM webhook_deliveries \
-       WHERE status = 'pending' AND next_attempt_at <= $2 AND locked_until <= $2 \
-       ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING *";
+/// Now by the database's clock, in µs since the epoch like every stored time.
+fn db_now(conn: &DbConnection) -> &'static str {
+    match conn {
+        DbConnection::Pg(_) => "(extract(epoch from statement_timestamp()) * 1000000)::bigint",
+        DbConnection::Sqlite(_) => "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
+    }
+}
 
-const CLAIM_SQLITE: &str = "UPDATE webhook_deliveries SET locked_until = $1 \
-     WHERE id IN (SELECT id FROM webhook_deliveries \
-       WHERE status = 'pending' AND next_attempt_at <= $2 AND locked_until <= $2 \
-       ORDER BY next_attempt_at LIMIT $3) \
-     RETURNING *";
+/// `FROM … WHERE` of the pending rows `d` that nobody holds and whose predecessor (`p`, by
+/// `after_id`), if any, is delivered. A predecessor that is gone was delivered: only delivered
+/// rows are pruned. A join rather than `NOT EXISTS`, which PostgreSQL may answer by hashing
+/// every undelivered row.
+const CLAIMABLE: &str = "webhook_deliveries d LEFT JOIN webhook_deliveries p ON p.id = d.after_id \
+     WHERE d.status = 'pending' AND d.locked_until <= {now} \
+     AND (p.id IS NULL OR p.status = 'delivered')";
 
-/// Claims up to `limit` due deliveries until `lease_until`. On PostgreSQL several
-/// instances claim side by side (`SKIP LOCKED`); a crashed claimer's rows come
-/// back when its lease runs out.
+/// One `SELECT` per target with free slots, each with its own `LIMIT`: a full target's rows,
+/// however many are due, never take another target's share. Placeholders: `$1` lease, `$2`
+/// token, then target and limit of each branch, numbered in order of first appearance.
+fn claim_sql(conn: &DbConnection, branches: usize) -> String {
+    let lock = match conn {
+        DbConnection::Pg(_) => " FOR UPDATE OF d SKIP LOCKED",
+        DbConnection::Sqlite(_) => "",
+    };
+    let selects: Vec<String> = (0..branches)
+        .map(|i| {
+            format!(
+                "SELECT id FROM (SELECT d.id FROM {CLAIMABLE} \
+                 AND d.target = ${target} AND d.next_attempt_at <= {{now}} \
+                 ORDER BY d.next_attempt_at LIMIT ${limit}{lock}) claim{i}",
+                target = 3 + 2 * i,
+                limit = 4 + 2 * i,
+            )
+        })
+        .collect();
+    format!(
+        "UPDATE webhook_deliveries SET locked_until = {{now}} + $1, claim_token = $2 \
+         WHERE id IN ({}) RETURNING *",
+        selects.join(" UNION ALL ")
+    )
+    .replace("{now}", db_now(conn))
+}
+
+/// Claims for `lease` up to the given number of due, unblocked deliveries of each target, in
+/// one statement. On PostgreSQL several instances claim side by side (`SKIP LOCKED`); a
+/// crashed claimer's rows come back when its lease runs out.
 pub fn claim_due(
     conn: &mut DbConnection,
-    now: i64,
-    lease_until: i64,
-    limit: i64,
+    wanted: &[(WebhookTargetKind, i64)],
+    lease: Duration,
 ) -> ApiResult<Vec<DeliveryRow>> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let statement = claim_sql(conn, wanted.len());
+    let lease = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    let token = Uuid::new_v4().to_string();
     macro_rules! claim {
-        ($conn:expr, $sql:expr) => {
-            diesel::sql_query($sql)
-                .bind::<BigInt, _>(lease_until)
-                .bind::<BigInt, _>(now)
-                .bind::<BigInt, _>(limit)
-                .load::<DeliveryRow>($conn)?
-        };
+        ($conn:expr, $backend:ty) => {{
+            let mut query = diesel::sql_query(statement)
+                .into_boxed::<$backend>()
+                .bind::<BigInt, _>(lease)
+                .bind::<Text, _>(token);
+            for &(target, limit) in wanted {
+                query = query.bind::<Text, _>(target.as_str()).bind::<BigInt, _>(limit);
+            }
+            query.load::<DeliveryRow>($conn)?
+        }};
     }
     Ok(match conn {
-        DbConnection::Pg(c) => claim!(c, CLAIM_POSTGRES),
-        DbConnection::Sqlite(c) => claim!(c, CLAIM_SQLITE),
+        DbConnection::Pg(c) => claim!(c, diesel::pg::Pg),
+        DbConnection::Sqlite(c) => claim!(c, diesel::sqlite::Sqlite),
     })
 }
 
-/// When the next delivery falls due, if any is pending.
-pub fn next_due(conn: &mut DbConnection) -> ApiResult<Option<i64>> {
-    Ok(wd::table
-        .filter(wd::status.eq(DeliveryStatus::Pending.as_str()))
-        .select(diesel::dsl::min(wd::next_attempt_at.nullable()))
-        .first::<Option<i64>>(conn)?)
+#[derive(QueryableByName)]
+struct Wait {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    wait: Option<i64>,
+}
+
+/// How many µs until the next delivery of `targets` that could be claimed falls due (zero or
+/// less: due now), if any. Rows waiting for a predecessor or held by a claim do not count, so
+/// a worker never spins on them; the worker's sweep looks again within a second anyway.
+pub fn next_due(conn: &mut DbConnection, targets: &[WebhookTargetKind]) -> ApiResult<Option<i64>> {
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let selects: Vec<String> = (1..=targets.len())
+        .map(|i| {
+            format!(
+                "SELECT at FROM (SELECT d.next_attempt_at AS at FROM {CLAIMABLE} \
+                 AND d.target = ${i} ORDER BY d.next_attempt_at LIMIT 1) due{i}"
+            )
+        })
+        .collect();
+    let statement = format!(
+        "SELECT MIN(at) - {{now}} AS wait FROM ({}) due",
+        selects.join(" UNION ALL ")
+    )
+    .replace("{now}", db_now(conn));
+    macro_rules! wait {
+        ($conn:expr, $backend:ty) => {{
+            let mut query = diesel::sql_query(statement).into_boxed::<$backend>();
+            for target in targets {
+                query = query.bind::<Text, _>(target.as_str());
+            }
+            query.get_result::<Wait>($conn)?
+        }};
+    }
+    let found = match conn {
+        DbConnection::Pg(c) => wait!(c, diesel::pg::Pg),
+        DbConnection::Sqlite(c) => wait!(c, diesel::sqlite::Sqlite),
+    };
+    Ok(found.wait)
 }
 
 /// What an attempt led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Delivered,
-    RetryAt { at: i64, error: String },
-    Failed { error: String },
+    /// Try again this long after now (by the database's clock).
+    Retry {
+        after: Duration,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
-/// Records one attempt and its outcome, in one transaction.
+/// Records one attempt and its outcome in one transaction, if `row`'s claim still holds.
+/// False when it does not: the lease ran out and another worker took the row over, so this
+/// attempt is not counted and the new holder's lease is left alone.
 pub fn record_attempt(
     conn: &mut DbConnection,
     row: &DeliveryRow,
     attempt: &AttemptRow,
     outcome: &Outcome,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
+    let Some(token) = row.claim_token.as_deref() else {
+        return Ok(false);
+    };
     conn.transaction(|conn| {
         if let DbConnection::Pg(pg) = conn {
             // Losing the last few outcomes in a crash only means those webhooks are sent
@@ -109,44 +207,46 @@ pub fn record_attempt(
             // outcome lets PostgreSQL record thousands a second.
             pg.batch_execute("SET LOCAL synchronous_commit = off")?;
         }
-        diesel::insert_into(webhook_attempts::table)
-            .values(attempt)
-            .execute(conn)?;
-        let now = now_micros();
-        let target = wd::table
+        let held = wd::table
             .filter(wd::id.eq(&row.id))
+            .filter(wd::claim_token.eq(token))
             .filter(wd::status.eq(DeliveryStatus::Pending.as_str()));
-        let attempts = wd::attempts.eq(attempt.attempt);
-        match outcome {
-            Outcome::Delivered => diesel::update(target)
+        let release = (
+            wd::attempts.eq(attempt.attempt),
+            wd::locked_until.eq(0),
+            wd::claim_token.eq(None::<String>),
+            wd::updated_at.eq(now_micros()),
+        );
+        let updated = match outcome {
+            Outcome::Delivered => diesel::update(held)
                 .set((
                     wd::status.eq(DeliveryStatus::Delivered.as_str()),
-                    attempts,
                     wd::last_error.eq(None::<String>),
-                    wd::locked_until.eq(0),
-                    wd::updated_at.eq(now),
+                    release,
                 ))
                 .execute(conn)?,
-            Outcome::RetryAt { at, error } => diesel::update(target)
-                .set((
-                    attempts,
-                    wd::next_attempt_at.eq(at),
-                    wd::last_error.eq(error),
-                    wd::locked_until.eq(0),
-                    wd::updated_at.eq(now),
-                ))
-                .execute(conn)?,
-            Outcome::Failed { error } => diesel::update(target)
+            Outcome::Retry { after, error } => {
+                let after = i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
+                let at = sql::<BigInt>(&format!("{} + ", db_now(conn))).bind::<BigInt, _>(after);
+                diesel::update(held)
+                    .set((wd::next_attempt_at.eq(at), wd::last_error.eq(error), release))
+                    .execute(conn)?
+            }
+            Outcome::Failed { error } => diesel::update(held)
                 .set((
                     wd::status.eq(DeliveryStatus::Failed.as_str()),
-                    attempts,
                     wd::last_error.eq(error),
-                    wd::locked_until.eq(0),
-                    wd::updated_at.eq(now),
+                    release,
                 ))
                 .execute(conn)?,
         };
-        Ok::<_, ApiError>(())
+        if updated == 0 {
+            return Ok(false);
+        }
+        diesel::insert_into(webhook_attempts::table)
+            .values(attempt)
+            .execute(conn)?;
+        Ok::<_, ApiError>(true)
     })
 }
 
@@ -191,26 +291,119 @@ pub fn requeue(conn: &mut DbConnection, id: &str) -> ApiResult<DeliveryRow> {
             "only failed deliveries can be retried",
         ));
     }
+    requeue_where(conn, Some(id), None)?;
+    Ok(wd::table.find(id).select(DeliveryRow::as_select()).first(conn)?)
+}
+
+/// Puts every failed delivery (of `target`, if given) back in the queue, as [`requeue`] does
+/// one; how many.
+pub fn requeue_failed(conn: &mut DbConnection, target: Option<WebhookTargetKind>) -> ApiResult<usize> {
+    requeue_where(conn, None, target)
+}
+
+fn requeue_where(
+    conn: &mut DbConnection,
+    id: Option<&str>,
+    target: Option<WebhookTargetKind>,
+) -> ApiResult<usize> {
     let now = now_micros();
-    diesel::update(wd::table.find(id))
+    let mut query = diesel::update(wd::table)
+        .filter(wd::status.eq(DeliveryStatus::Failed.as_str()))
+        .into_boxed();
+    if let Some(id) = id {
+        query = query.filter(wd::id.eq(id.to_owned()));
+    }
+    if let Some(target) = target {
+        query = query.filter(wd::target.eq(target.as_str()));
+    }
+    Ok(query
         .set((
             wd::status.eq(DeliveryStatus::Pending.as_str()),
             wd::attempts.eq(0),
             wd::next_attempt_at.eq(now),
             wd::locked_until.eq(0),
+            wd::claim_token.eq(None::<String>),
             wd::updated_at.eq(now),
         ))
-        .execute(conn)?;
-    Ok(wd::table.find(id).select(DeliveryRow::as_select()).first(conn)?)
+        .execute(conn)?)
 }
 
-/// The attempts of these deliveries, oldest first.
-pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[String]) -> ApiResult<Vec<AttemptRow>> {
-    Ok(webhook_attempts::table
-        .filter(webhook_attempts::delivery_id.eq_any(delivery_ids))
-        .order((webhook_attempts::delivery_id.asc(), webhook_attempts::at.asc()))
-        .select(AttemptRow::as_select())
-        .load(conn)?)
+/// The newest attempts of one delivery, oldest first, and how many it has in all.
+#[derive(Debug, Default)]
+pub struct AttemptLog {
+    pub attempts: Vec<AttemptRow>,
+    pub total: i64,
+}
+
+#[derive(QueryableByName)]
+struct RankedAttempt {
+    #[diesel(embed)]
+    attempt: AttemptRow,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+/// The newest `keep` attempts of each of these deliveries, in one query however many there are.
+pub fn recent_attempts(
+    conn: &mut DbConnection,
+    delivery_ids: &[String],
+    keep: i64,
+) -> ApiResult<HashMap<String, AttemptLog>> {
+    if delivery_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let placeholders: Vec<String> = (1..=delivery_ids.len()).map(|i| format!("${i}")).collect();
+    let statement = format!(
+        "SELECT id, delivery_id, attempt, at, status_code, error, duration_ms, total FROM \
+           (SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.delivery_id ORDER BY a.at DESC, a.id DESC) AS newest, \
+              COUNT(*) OVER (PARTITION BY a.delivery_id) AS total \
+            FROM webhook_attempts a WHERE a.delivery_id IN ({})) ranked \
+         WHERE newest <= ${} ORDER BY delivery_id, at, id",
+        placeholders.join(", "),
+        delivery_ids.len() + 1
+    );
+    macro_rules! ranked {
+        ($conn:expr, $backend:ty) => {{
+            let mut query = diesel::sql_query(statement).into_boxed::<$backend>();
+            for id in delivery_ids {
+                query = query.bind::<Text, _>(id.as_str());
+            }
+            query.bind::<BigInt, _>(keep).load::<RankedAttempt>($conn)?
+        }};
+    }
+    let rows = match conn {
+        DbConnection::Pg(c) => ranked!(c, diesel::pg::Pg),
+        DbConnection::Sqlite(c) => ranked!(c, diesel::sqlite::Sqlite),
+    };
+    let mut logs: HashMap<String, AttemptLog> = HashMap::new();
+    for row in rows {
+        let log = logs.entry(row.attempt.delivery_id.clone()).or_default();
+        log.total = row.total;
+        log.attempts.push(row.attempt);
+    }
+    Ok(logs)
+}
+
+/// Deletes up to `batch` deliveries delivered before `cutoff`, with their attempts, in one
+/// short transaction; how many deliveries. The start and end rows of a grant stay: an end is
+/// sent only for a start on record, and their unique index is what refuses a second seat
+/// start or end for the grant.
+pub fn prune_delivered(conn: &mut DbConnection, cutoff: i64, batch: i64) -> ApiResult<usize> {
+    conn.transaction(|conn| {
+        let ids: Vec<String> = wd::table
+            .filter(wd::status.eq(DeliveryStatus::Delivered.as_str()))
+            .filter(wd::updated_at.lt(cutoff))
+            .filter(wd::grant_id.is_null().or(wd::event_type.ne_all(GRANT_LIFECYCLE)))
+            .select(wd::id)
+            .limit(batch)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::delivery_id.eq_any(&ids)))
+            .execute(conn)?;
+        Ok(diesel::delete(wd::table.filter(wd::id.eq_any(&ids))).execute(conn)?)
+    })
 }
 
 /// How many deliveries are pending and how many failed. Only those two states: the count then

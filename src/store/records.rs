@@ -1,6 +1,7 @@
-//! Append-only records: audit events, feedback and idempotent responses.
+//! Records: audit events (kept for good), feedback, and idempotent responses (kept a day).
 
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use uuid::Uuid;
 
 use super::cursor::after_cursor;
@@ -99,4 +100,15 @@ pub fn save_idempotent(conn: &mut DbConnection, row: &IdempotencyRow) -> ApiResu
         .values(row)
         .execute(conn)?;
     Ok(())
+}
+
+/// Deletes up to `batch` idempotent responses stored before `cutoff`; how many.
+pub fn prune_idempotency(conn: &mut DbConnection, cutoff: i64, batch: i64) -> ApiResult<usize> {
+    Ok(diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE (account_id, idempotency_key) IN \
+           (SELECT account_id, idempotency_key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind::<BigInt, _>(cutoff)
+    .bind::<BigInt, _>(batch)
+    .execute(conn)?)
 }

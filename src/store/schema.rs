@@ -174,6 +174,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> BigInt,
         updated_at -> BigInt,
+        claim_token -> Nullable<Text>,
+        after_id -> Nullable<Text>,
         grant_id -> Nullable<Text>,
     }
 }

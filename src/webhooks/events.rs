@@ -49,6 +49,8 @@ pub fn delivery(target: WebhookTargetKind, event_type: &str, request_id: &str, d
         last_error: None,
         created_at: now,
         updated_at: now,
+        claim_token: None,
+        after_id: None,
         grant_id: None,
     }
 }
@@ -221,8 +223,11 @@ pub fn grant_ended(
 }
 
 /// Makes `row` wait until the delivery `start` is delivered.
-fn after(row: Option<DeliveryRow>, _start: &str) -> Option<DeliveryRow> {
-    row
+fn after(row: Option<DeliveryRow>, start: &str) -> Option<DeliveryRow> {
+    row.map(|mut row| {
+        row.after_id = Some(start.to_owned());
+        row
+    })
 }
 
 /// `grant.expiring`: the grant ends within `GRANT_EXPIRY_WARNING_SECS`.

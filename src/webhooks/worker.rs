@@ -1,9 +1,13 @@
 //! Delivers the outbox: claims due rows, sends them signed, records every attempt.
+//!
+//! Each target has its own slots, and a claim asks only for rows of targets with a free
+//! slot: a receiver that hangs until the timeout fills its own slots, never the others'.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::schedule::{jitter, parse_retry_after, retry_delay};
 use super::signing::sign;
@@ -13,8 +17,14 @@ use crate::store::models::DeliveryRow;
 use crate::store::outbox::{self, Outcome};
 use crate::store::{now_micros, Db};
 
-/// Deliveries in flight at once, per instance.
-const MAX_IN_FLIGHT: usize = 32;
+/// Every target a delivery can have.
+const TARGETS: [WebhookTargetKind; 3] = [
+    WebhookTargetKind::Group,
+    WebhookTargetKind::Billing,
+    WebhookTargetKind::Notification,
+];
+/// Deliveries in flight at once, per target and instance.
+const SLOTS_PER_TARGET: usize = 16;
 /// The longest the worker sleeps without looking at the outbox (the safety-net sweep).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -27,7 +37,10 @@ pub struct Worker {
     settings: Arc<Settings>,
     client: reqwest::Client,
     notify: Arc<Notify>,
-    slots: Arc<Semaphore>,
+    slots: HashMap<WebhookTargetKind, Arc<Semaphore>>,
+    /// Wakes the loop when a delivery ends: its target has a free slot, and rows that
+    /// waited for it (`after_id`) may be sendable.
+    finished: Notify,
 }
 
 impl Worker {
@@ -37,12 +50,16 @@ impl Worker {
             settings,
             client,
             notify,
-            slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            slots: TARGETS
+                .into_iter()
+                .map(|target| (target, Arc::new(Semaphore::new(SLOTS_PER_TARGET))))
+                .collect(),
+            finished: Notify::new(),
         }
     }
 
-    /// A claim outlives the longest attempt, so a live worker never loses its rows;
-    /// a crashed one's rows are taken over once it runs out.
+    /// A claim outlives the longest attempt, so a live worker rarely loses its rows; a
+    /// crashed one's rows are taken over once it runs out.
     fn lease(&self) -> Duration {
         Duration::from_millis(self.settings.webhook_timeout_ms) + LEASE_MARGIN
     }
@@ -57,34 +74,58 @@ impl Worker {
             let wait = self.until_next_due().await;
             tokio::select! {
                 _ = self.notify.notified() => {}
+                _ = self.finished.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
+    /// The targets with a free slot right now.
+    fn open_targets(&self) -> Vec<WebhookTargetKind> {
+        TARGETS
+            .into_iter()
+            .filter(|target| self.slots[target].available_permits() > 0)
+            .collect()
+    }
+
     async fn until_next_due(&self) -> Duration {
-        match self.db.run(outbox::next_due).await {
-            Ok(Some(at)) => {
-                let micros = (at - now_micros()).clamp(1_000, SWEEP_INTERVAL.as_micros() as i64);
+        let targets = self.open_targets();
+        if targets.is_empty() {
+            // Every target is full: the next delivery to finish wakes the loop.
+            return SWEEP_INTERVAL;
+        }
+        match self.db.run(move |conn| outbox::next_due(conn, &targets)).await {
+            Ok(Some(micros)) => {
+                let micros = micros.clamp(1_000, SWEEP_INTERVAL.as_micros() as i64);
                 Duration::from_micros(micros as u64)
             }
             _ => SWEEP_INTERVAL,
         }
     }
 
-    /// Claims as many due rows as there are free slots and starts their delivery.
+    /// Claims, per target, as many due rows as it has free slots, and starts their delivery.
     async fn claim_batch(self: &Arc<Self>) -> usize {
-        let free = self.slots.available_permits();
-        if free == 0 {
-            // Wait for one delivery to finish before claiming more.
-            drop(self.slots.clone().acquire_owned().await);
+        // The slots are taken before the claim, so every claimed row has one at once.
+        let mut free: HashMap<WebhookTargetKind, Vec<OwnedSemaphorePermit>> = TARGETS
+            .into_iter()
+            .map(|target| {
+                let slots = &self.slots[&target];
+                let permits = std::iter::from_fn(|| slots.clone().try_acquire_owned().ok()).collect();
+                (target, permits)
+            })
+            .filter(|(_, permits): &(_, Vec<_>)| !permits.is_empty())
+            .collect();
+        if free.is_empty() {
             return 0;
         }
-        let now = now_micros();
-        let lease_until = now + self.lease().as_micros() as i64;
+        let wanted: Vec<(WebhookTargetKind, i64)> = free
+            .iter()
+            .map(|(target, permits)| (*target, permits.len() as i64))
+            .collect();
+        let lease = self.lease();
         let rows = match self
             .db
-            .run(move |conn| outbox::claim_due(conn, now, lease_until, free as i64))
+            .run(move |conn| outbox::claim_due(conn, &wanted, lease))
             .await
         {
             Ok(rows) => rows,
@@ -96,13 +137,16 @@ impl Worker {
         };
         let claimed = rows.len();
         for row in rows {
-            let Ok(permit) = self.slots.clone().acquire_owned().await else {
-                return claimed;
-            };
+            let permit = row
+                .target
+                .parse::<WebhookTargetKind>()
+                .ok()
+                .and_then(|target| free.get_mut(&target)?.pop());
             let worker = Arc::clone(self);
             tokio::spawn(async move {
                 worker.deliver(row).await;
                 drop(permit);
+                worker.finished.notify_one();
             });
         }
         claimed
@@ -133,16 +177,15 @@ impl Worker {
             }
             Some(error) => {
                 let base = Duration::from_millis(self.settings.webhook_retry_base_ms);
-                let wait = retry_delay(attempt as u32, base, jitter(), retry_after);
-                Outcome::RetryAt {
-                    at: now_micros() + wait.as_micros() as i64,
+                Outcome::Retry {
+                    after: retry_delay(attempt as u32, base, jitter(), retry_after),
                     error: error.clone(),
                 }
             }
         };
         match &outcome {
             Outcome::Delivered => tracing::info!(attempt, duration_ms, "webhook delivered"),
-            Outcome::RetryAt { error, .. } => {
+            Outcome::Retry { error, .. } => {
                 tracing::warn!(attempt, %error, "webhook attempt failed; will retry")
             }
             Outcome::Failed { error } => tracing::error!(attempt, %error, "webhook delivery failed for good"),
@@ -152,9 +195,13 @@ impl Worker {
             .db
             .run(move |conn| outbox::record_attempt(conn, &row, &record, &outcome))
             .await;
-        if let Err(error) = result {
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("the claim ran out before the attempt was recorded; its new holder sends it")
+            }
             // The claim runs out and the delivery is tried again: at-least-once.
-            tracing::error!(%error, "could not record a webhook attempt");
+            Err(error) => tracing::error!(%error, "could not record a webhook attempt"),
         }
     }
 

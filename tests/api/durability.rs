@@ -166,7 +166,8 @@ async fn three_instances_deliver_every_grant_once(backend: Backend) {
 backend_tests!(
     deliveries_survive_sigkill,
     three_instances_deliver_every_grant_once,
-    the_database_refuses_a_second_seat_start
+    the_database_refuses_a_second_seat_start,
+    a_lost_claim_records_nothing
 );
 
 /// Billing is exact in the database itself, whatever the code above it does: per grant one
@@ -201,4 +202,76 @@ async fn the_database_refuses_a_second_seat_start(backend: Backend) {
             .await
             .unwrap_or_else(|e| panic!("another grant's {event}: {e}"));
     }
+}
+
+/// A worker whose lease ran out while it was sending (a long wait for a pooled connection,
+/// a pause) must not record over the worker that took the row over, nor free its claim.
+async fn a_lost_claim_records_nothing(backend: Backend) {
+    use std::time::Duration;
+
+    use access_requests::domain::WebhookTargetKind::{self, Billing};
+    use access_requests::store::models::DeliveryRow;
+    use access_requests::store::{now_micros, outbox, Db};
+    use access_requests::webhooks::events;
+
+    let (_app, env) = TestApp::prepare(backend);
+    let url = env["DATABASE_URL"].clone();
+    let db = actix_web::rt::task::spawn_blocking(move || Db::connect(&url, None))
+        .await
+        .expect("the task runs")
+        .expect("the database opens");
+    let row = events::delivery(Billing, "billing.seat.start", "r", json!({}));
+    let id = row.id.clone();
+    db.transaction(move |c| outbox::enqueue(c, &row))
+        .await
+        .expect("enqueued");
+
+    let claim =
+        |lease: Duration| db.run(move |c| outbox::claim_due(c, &[(WebhookTargetKind::Billing, 10)], lease));
+    // The first claim's lease has run out by the time the second worker looks.
+    let stale = claim(Duration::ZERO).await.expect("the first claim");
+    assert_eq!(stale.len(), 1);
+    let current = claim(Duration::from_secs(60)).await.expect("the second claim");
+    assert_eq!(current.len(), 1, "an expired lease is taken over");
+    assert_ne!(stale[0].claim_token, current[0].claim_token);
+
+    let record = |row: &DeliveryRow, outcome: outbox::Outcome| {
+        let row = row.clone();
+        let attempt = outbox::new_attempt(&row.id, row.attempts + 1, now_micros(), Some(204), None, 1);
+        db.run(move |c| outbox::record_attempt(c, &row, &attempt, &outcome))
+    };
+    let state = |id: String| {
+        db.run(move |c| {
+            let rows = outbox::list(c, None, 10, None)?.items;
+            let row = rows.into_iter().find(|r| r.id == id).expect("the row");
+            let log = outbox::recent_attempts(c, std::slice::from_ref(&row.id), 10)?;
+            Ok((row, log.values().map(|l| l.total).sum::<i64>()))
+        })
+    };
+    // The stale worker's outcome is dropped: the row stays the current holder's.
+    let held = record(&stale[0], outbox::Outcome::Delivered)
+        .await
+        .expect("no error");
+    assert!(!held, "the stale worker still held the claim");
+    let (row, logged) = state(id.clone()).await.expect("the row");
+    assert_eq!((row.status.as_str(), row.attempts, logged), ("pending", 0, 0));
+    let again = claim(Duration::from_secs(60)).await.expect("a third claim");
+    assert!(
+        again.is_empty(),
+        "the stale worker freed a claim it no longer held"
+    );
+
+    // The current holder records as usual.
+    let retry = outbox::Outcome::Retry {
+        after: Duration::from_secs(60),
+        error: "the receiver answered 503".to_owned(),
+    };
+    assert!(record(&current[0], retry).await.expect("recorded"));
+    let (row, logged) = state(id).await.expect("the row");
+    assert_eq!((row.status.as_str(), row.attempts, logged), ("pending", 1, 1));
+    // Due again in a minute by the database's clock, and nobody's to claim until then.
+    let wait = row.next_attempt_at - now_micros();
+    assert!((50_000_000..=61_000_000).contains(&wait), "due in {wait} µs");
+    assert_eq!(row.claim_token, None);
+    assert!(claim(Duration::from_secs(60)).await.expect("a claim").is_empty());
 }

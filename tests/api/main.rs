@@ -47,6 +47,7 @@ mod hardening;
 mod listing;
 mod logs;
 mod operations;
+mod outbox;
 mod permissions;
 mod plans;
 mod requests;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,6 +79,9 @@ struct State {
     arrivals: AtomicUsize,
     status: AtomicU16,
     json: Mutex<Option<Value>>,
+    location: Mutex<Option<String>>,
+    held: AtomicBool,
+    waiting: AtomicUsize,
 }
 
 /// A webhook target on 127.0.0.1 with its own signing secret. It answers
@@ -100,6 +103,9 @@ impl Receiver {
             arrivals: AtomicUsize::new(0),
             status: AtomicU16::new(204),
             json: Mutex::default(),
+            location: Mutex::default(),
+            held: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         });
         let listener = TcpListener::bind("127.0.0.1:0").expect("a port for a receiver");
         let port = listener.local_addr().expect("a bound port").port();
@@ -134,6 +140,27 @@ impl Receiver {
         let millis = u64::try_from(delay.as_millis()).expect("a short delay");
         self.state.stall_ms.store(millis, Ordering::SeqCst);
         self.state.stalls_left.store(n, Ordering::SeqCst);
+    }
+
+    /// Leave every call unanswered until [`Receiver::release`]: a target that hangs.
+    pub fn hold(&self) {
+        self.state.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Answer the held calls, and the next ones at once.
+    pub fn release(&self) {
+        self.state.held.store(false, Ordering::SeqCst);
+    }
+
+    /// How many calls are held, unanswered, right now.
+    pub fn waiting(&self) -> usize {
+        self.state.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Answer `status` (a redirect) with `Location: location` from now on.
+    pub fn redirect(&self, status: u16, location: &str) {
+        *self.state.location.lock().expect("receiver lock") = Some(location.to_owned());
+        self.answer(status);
     }
 
     /// Answer `status` from now on.
@@ -212,6 +239,13 @@ async fn record(request: HttpRequest, body: web::Bytes, state: web::Data<State>)
         let delay = Duration::from_millis(state.stall_ms.load(Ordering::SeqCst));
         actix_web::rt::time::sleep(delay).await;
     }
+    if state.held.load(Ordering::SeqCst) {
+        state.waiting.fetch_add(1, Ordering::SeqCst);
+        while state.held.load(Ordering::SeqCst) {
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        state.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
     let failing = take_one(&state.failures_left);
     let answered = if failing {
         500
@@ -232,6 +266,9 @@ async fn record(request: HttpRequest, body: web::Bytes, state: web::Data<State>)
         answered,
     });
     let mut response = HttpResponse::build(StatusCode::from_u16(answered).expect("a status"));
+    if let Some(location) = state.location.lock().expect("receiver lock").clone() {
+        response.insert_header(("location", location));
+    }
     match state.json.lock().expect("receiver lock").clone() {
         Some(document) => response.json(document),
         None => response.finish(),

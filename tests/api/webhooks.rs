@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::helpers::{
     id_of, now_secs, spawn_app, spawn_app_with, wait_for, with_query, Backend, TestApp, JIRA, WAIT,
 };
-use crate::receiver::signature;
+use crate::receiver::{signature, Receiver};
 
 backend_tests!(
     webhooks_follow_standard_webhooks,
@@ -18,6 +18,9 @@ backend_tests!(
     unconfigured_targets_get_no_deliveries,
     timeouts_are_retried,
     unreachable_targets_are_retried_then_failed,
+    redirects_are_failed_attempts_and_never_followed,
+    every_failed_delivery_can_be_retried_at_once,
+    attempt_logs_keep_the_last_ten,
 );
 
 /// The example from the Standard Webhooks specification.
@@ -48,7 +51,7 @@ fn standard_webhooks_test_vector() {
 }
 
 /// An approved self request by the world's outsider; returns its id.
-async fn approved_request(app: &TestApp) -> String {
+pub async fn approved_request(app: &TestApp) -> String {
     let world = app.world().await;
     let id = id_of(&app.request_self(&world.site_id, &world.outsider, JIRA).await);
     app.approve(&world.site_id, &id, &world.site_admin).await;
@@ -309,4 +312,155 @@ async fn unreachable_targets_are_retried_then_failed(backend: Backend) {
     );
     assert!(failed[0]["last_error"].is_string(), "{}", failed[0]);
     assert!(app.billing.calls().is_empty());
+}
+
+/// Waits until the delivery of `request_id` to `target` has `status`; returns it.
+pub async fn delivery_with_status(app: &TestApp, request_id: &str, target: &str, status: &str) -> Value {
+    let mut found = Value::Null;
+    wait_for(&format!("a {status} {target} delivery"), WAIT, async || {
+        found = app
+            .deliveries_for(request_id)
+            .await
+            .into_iter()
+            .find(|d| d["target"] == target)
+            .unwrap_or_default();
+        found["status"] == status
+    })
+    .await;
+    found
+}
+
+async fn redirects_are_failed_attempts_and_never_followed(backend: Backend) {
+    let elsewhere = Receiver::start();
+    let app = spawn_app_with(backend, |s| {
+        s.webhook_max_attempts = 2;
+        s.webhook_retry_base_ms = 20;
+    })
+    .await;
+    // A 302 would turn the POST into a bodiless GET; a 307 would re-send the signed body.
+    app.group.redirect(302, &elsewhere.url);
+    app.billing.redirect(307, &elsewhere.url);
+    let id = approved_request(&app).await;
+
+    let mut failed = Vec::new();
+    wait_for("both redirected deliveries to fail", WAIT, async || {
+        failed = deliveries_with_status(&app, "failed").await;
+        failed.len() == 2
+    })
+    .await;
+    for (target, status) in [("group", 302), ("billing", 307)] {
+        let delivery = failed
+            .iter()
+            .find(|d| d["target"] == target)
+            .unwrap_or_else(|| panic!("no failed {target} delivery: {failed:?}"));
+        assert_eq!(delivery["attempts"], 2, "{delivery}");
+        let statuses: Vec<&Value> = delivery["attempt_log"]
+            .as_array()
+            .expect("an attempt log")
+            .iter()
+            .map(|a| &a["status_code"])
+            .collect();
+        assert_eq!(statuses, [&json!(status), &json!(status)], "{delivery}");
+    }
+    delivery_with_status(&app, &id, "notification", "delivered").await;
+    assert_eq!(elsewhere.hits(), 0, "a redirect was followed");
+}
+
+async fn every_failed_delivery_can_be_retried_at_once(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.webhook_max_attempts = 1).await;
+    app.group.answer(500);
+    app.billing.answer(500);
+    let world = app.world().await;
+    let mut ids = Vec::new();
+    for product in [JIRA, crate::helpers::CONFLUENCE] {
+        let id = id_of(&app.request_self(&world.site_id, &world.outsider, product).await);
+        app.approve(&world.site_id, &id, &world.site_admin).await;
+        ids.push(id);
+    }
+    let mut failed = Vec::new();
+    wait_for("four failed deliveries", WAIT, async || {
+        failed = deliveries_with_status(&app, "failed").await;
+        failed.len() == 4
+    })
+    .await;
+    let path = "/v1/webhook-deliveries/retry-failed";
+    let admin = app.platform_admin().token;
+    let post = async |token: &str, body: Option<&Value>| {
+        app.send(reqwest::Method::POST, path, Some(token), body, &[])
+            .await
+    };
+    post(&world.site_admin.token, None)
+        .await
+        .expect_problem(403, "forbidden");
+    post(&admin, Some(&json!({"target": "group", "extra": 1})))
+        .await
+        .expect_problem(400, "bad_request");
+    let bad_target = post(&admin, Some(&json!({"target": "payroll"}))).await;
+    assert!([400, 422].contains(&bad_target.status), "{}", bad_target.text);
+    assert_eq!(deliveries_with_status(&app, "failed").await.len(), 4);
+
+    app.group.answer(204);
+    let requeued = post(&admin, Some(&json!({"target": "group"}))).await.expect(200);
+    assert_eq!(requeued, json!({"requeued": 2}));
+    let mut delivered = Vec::new();
+    wait_for("the group deliveries", WAIT, async || {
+        delivered = deliveries_with_status(&app, "delivered").await;
+        delivered.iter().filter(|d| d["target"] == "group").count() == 2
+    })
+    .await;
+    let still_failed = deliveries_with_status(&app, "failed").await;
+    assert!(
+        still_failed.iter().all(|d| d["target"] == "billing"),
+        "{still_failed:?}"
+    );
+    assert_eq!(still_failed.len(), 2);
+    // Each keeps its webhook-id: the receiver saw every id twice, failed then accepted.
+    for delivery in failed.iter().filter(|d| d["target"] == "group") {
+        let calls: Vec<u16> = app
+            .group
+            .calls()
+            .iter()
+            .filter(|c| c.webhook_id() == delivery["webhook_id"])
+            .map(|c| c.answered)
+            .collect();
+        assert_eq!(calls, [500, 204], "{delivery}");
+    }
+
+    app.billing.answer(204);
+    let requeued = post(&admin, None).await.expect(200);
+    assert_eq!(requeued["requeued"], 2);
+    wait_for("every delivery", WAIT, async || {
+        deliveries_with_status(&app, "delivered").await.len() == 6
+    })
+    .await;
+    for body in [json!(null), json!({})] {
+        assert_eq!(post(&admin, Some(&body)).await.expect(200)["requeued"], 0);
+    }
+}
+
+async fn attempt_logs_keep_the_last_ten(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.webhook_max_attempts = 12;
+        s.webhook_retry_base_ms = 1;
+    })
+    .await;
+    // Two 500s, then 503s: the log keeps the newest ten, all of them 503s.
+    app.group.answer(503);
+    app.group.fail_next(2);
+    let id = approved_request(&app).await;
+    let failed = wait_for_status(&app, "failed").await;
+    let group = &failed[0];
+    assert_eq!(
+        (&group["request_id"], &group["attempts"]),
+        (&json!(id), &json!(12))
+    );
+    assert_eq!(group["attempt_log_total"], 12, "{group}");
+    let log = group["attempt_log"].as_array().expect("an attempt log");
+    assert_eq!(log.len(), 10, "{group}");
+    assert!(log.iter().all(|a| a["status_code"] == 503), "{group}");
+    let times: Vec<_> = log
+        .iter()
+        .map(|a| chrono::DateTime::parse_from_rfc3339(a["at"].as_str().expect("a time")).expect("RFC 3339"))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first: {group}");
 }
