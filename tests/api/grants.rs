@@ -672,11 +672,13 @@ async fn an_end_waits_for_its_start(backend: Backend) {
     )
     .await
     .expect(200);
-    let billing = wait_calls_of(&app.billing, &grant_id, 2).await;
-    let delivered: Vec<String> = billing
-        .iter()
-        .filter(|c| c.answered == 204)
-        .map(|c| c.json()["type"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(delivered, ["billing.seat.start", "billing.seat.end"]);
+    let delivered = || -> Vec<String> {
+        calls_of(&app.billing, &grant_id)
+            .iter()
+            .filter(|c| c.answered == 204)
+            .map(|c| c.json()["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    wait_for("the start, then the end", WAIT, async || delivered().len() >= 2).await;
+    assert_eq!(delivered(), ["billing.seat.start", "billing.seat.end"]);
 }

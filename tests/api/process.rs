@@ -49,7 +49,8 @@ impl ServiceProcess {
         };
         let client = reqwest::Client::new();
         let ready = format!("{}/readyz", process.address);
-        wait_for("the service to be ready", WAIT, async || {
+        // A loaded machine may take a while to start a binary and open its database.
+        wait_for("the service to be ready", 3 * WAIT, async || {
             client
                 .get(&ready)
                 .timeout(Duration::from_secs(1))
