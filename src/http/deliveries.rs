@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{optional_body, path_id, PageQuery};
+use super::{optional_body, page, path_id};
 use crate::auth::Caller;
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::ApiResult;
@@ -145,11 +145,7 @@ pub async fn list_deliveries(
 ) -> ApiResult<web::Json<WebhookDeliveryPage>> {
     caller.require_platform_admin()?;
     let query = query.into_inner();
-    let (limit, cursor) = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse()?;
+    let (limit, cursor) = page(query.limit, query.cursor.as_deref())?;
     let status = query.status;
     let page = state
         .db

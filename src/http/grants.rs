@@ -8,7 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{if_match, optional_body, path_id, product_to_write, time, validated, JsonObject, PageQuery};
+use super::{
+    account_filter, if_match, optional_body, page, path_id, product_filter, time, validated, JsonObject,
+};
 use crate::app::grants as use_case;
 use crate::auth::Caller;
 use crate::domain::{EndReason, GrantSource, GrantStatus};
@@ -141,18 +143,9 @@ pub async fn list_grants(
 ) -> ApiResult<web::Json<GrantPage>> {
     let site_id = path_id(&path, "the site")?;
     let query = query.into_inner();
-    let (limit, cursor) = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse()?;
-    if let Some(key) = &query.product_key {
-        product_to_write(key)?;
-    }
-    if let Some(account) = &query.account_id {
-        crate::domain::AccountId::parse(account)
-            .map_err(|e| ApiError::invalid("account_id", e.to_string()))?;
-    }
+    let (limit, cursor) = page(query.limit, query.cursor.as_deref())?;
+    product_filter(query.product_key.as_deref())?;
+    account_filter("account_id", query.account_id.as_deref())?;
     let filter = GrantFilter {
         product_key: query.product_key,
         account_id: query.account_id,

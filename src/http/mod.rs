@@ -178,6 +178,21 @@ pub fn product_to_write(raw: &str) -> ApiResult<ProductKey> {
     ProductKey::parse(raw).map_err(|e| ApiError::invalid("product_key", e.to_string()))
 }
 
+/// A list filter that must be a product key, when given: `422` naming it otherwise.
+pub fn product_filter(raw: Option<&str>) -> ApiResult<()> {
+    raw.map_or(Ok(()), |key| product_to_write(key).map(drop))
+}
+
+/// A list filter called `name` that must be an account id, when given: `422` naming it otherwise.
+pub fn account_filter(name: &str, raw: Option<&str>) -> ApiResult<()> {
+    match raw {
+        Some(account) => AccountId::parse(account)
+            .map(drop)
+            .map_err(|e| ApiError::invalid(name, e.to_string())),
+        None => Ok(()),
+    }
+}
+
 /// `If-Match: <version>` (`3`, `"3"` or `W/"3"`); `*` and no header match any version.
 pub fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
     match req.headers().get(header::IF_MATCH) {
@@ -235,14 +250,19 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn parse(&self) -> ApiResult<(i64, Option<crate::store::Cursor>)> {
-        let limit = self.limit.unwrap_or(50);
+        page(self.limit, self.cursor.as_deref())
+    }
+}
+
+/// The `limit` (1–200, default 50) and `cursor` of a list.
+pub fn page(limit: Option<i64>, cursor: Option<&str>) -> ApiResult<(i64, Option<crate::store::Cursor>)> {
+    {
+        let limit = limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
             return Err(ApiError::invalid("limit", "must be from 1 to 200"));
         }
         // `cursor=` (an empty value, as forms send it) is the first page.
-        let cursor = self
-            .cursor
-            .as_deref()
+        let cursor = cursor
             .filter(|c| !c.is_empty())
             .map(crate::store::Cursor::decode)
             .transpose()?;

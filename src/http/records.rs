@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::{path_id, time, validated, JsonObject, PageQuery};
+use super::{page, path_id, time, validated, JsonObject, PageQuery};
 use crate::app::access::administered_site;
 use crate::app::admin as use_case;
 use crate::auth::Caller;
@@ -193,11 +193,7 @@ pub async fn list_audit(
 ) -> ApiResult<web::Json<AuditEventPage>> {
     let site_id = path_id(&path, "the site")?;
     let query = query.into_inner();
-    let (limit, cursor) = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse()?;
+    let (limit, cursor) = page(query.limit, query.cursor.as_deref())?;
     let request_id = query.request_id.map(|id| id.to_string());
     let page = state
         .db

@@ -8,15 +8,15 @@ use super::request_types::{
     AccessRequest, AccessRequestPage, ApproveBody, CancelBody, CreateAccessRequest, DenyBody, ListQuery,
 };
 use super::{
-    idempotency_key, if_match, optional_body, path_id, product_to_write, validated, JsonObject, PageQuery,
+    account_filter, idempotency_key, if_match, optional_body, page, path_id, product_filter, validated,
+    JsonObject, PageQuery,
 };
 use crate::app::access::administered_site;
 use crate::app::decide::{self, Approval, Denial};
 use crate::app::idempotency::{self, Answer};
 use crate::app::{create, retrying};
 use crate::auth::Caller;
-use crate::domain::AccountId;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::startup::AppState;
 use crate::store::models::RequestRow;
 use crate::store::requests::{self, RequestFilter};
@@ -143,19 +143,10 @@ pub async fn list_requests(
 ) -> ApiResult<web::Json<AccessRequestPage>> {
     let site_id = path_id(&path, "the site")?;
     let query = query.into_inner();
-    let (limit, cursor) = PageQuery {
-        limit: query.limit,
-        cursor: query.cursor,
-    }
-    .parse()?;
-    if let Some(key) = &query.product_key {
-        product_to_write(key)?;
-    }
-    for (name, account) in [("requester", &query.requester), ("subject", &query.subject)] {
-        if let Some(account) = account {
-            AccountId::parse(account).map_err(|e| ApiError::invalid(name, e.to_string()))?;
-        }
-    }
+    let (limit, cursor) = page(query.limit, query.cursor.as_deref())?;
+    product_filter(query.product_key.as_deref())?;
+    account_filter("requester", query.requester.as_deref())?;
+    account_filter("subject", query.subject.as_deref())?;
     let filter = RequestFilter {
         status: query.status,
         product_key: query.product_key,
