@@ -122,12 +122,12 @@ PENDING=$(api "$MEMBER" POST "/v1/sites/$SITE/access-requests" \
     '{"product_key": "jira-software", "reason": "I need the sprint board"}' | jq -er .id)
 APPROVED=$(api "$MEMBER" POST "/v1/sites/$SITE/access-requests" \
     '{"product_key": "confluence", "subject": {"account_id": "guest-1", "email": "guest@example.org"}}' | jq -er .id)
-api "$ADMIN" POST "/v1/sites/$SITE/access-requests/$APPROVED/approve" '{}' >/dev/null
+GRANT=$(api "$ADMIN" POST "/v1/sites/$SITE/access-requests/$APPROVED/approve" '{}' | jq -er .grant_id)
 OUTSIDER=$(token outsider-1 outsider@example.net "Otto Outsider")
 DENIED=$(api "$OUTSIDER" POST "/v1/sites/$SITE/access-requests" '{"product_key": "confluence"}' | jq -er .id)
 api "$ADMIN" POST "/v1/sites/$SITE/access-requests/$DENIED/deny" '{"message": "not now"}' >/dev/null
 api "$ADMIN" POST "/v1/sites/$SITE/access-requests/feedback" '{"rating": 4, "comment": "handy"}' >/dev/null
-echo "org $ORG, site $SITE, requests $PENDING (pending) $APPROVED (approved) $DENIED (denied)"
+echo "org $ORG, site $SITE, requests $PENDING (pending) $APPROVED (approved) $DENIED (denied), grant $GRANT"
 
 # A real cursor: schemathesis cannot make one up (it is opaque), and a forged one is a
 # documented 400.
@@ -143,6 +143,7 @@ directory = "$WORK/cache"
 org_ids = { values = ["$ORG"] }
 site_ids = { values = ["$SITE"] }
 request_ids = { values = ["$PENDING", "$APPROVED", "$DENIED"] }
+grant_ids = { values = ["$GRANT"] }
 account_ids = { values = ["$MEMBER_ID", "guest-1", "outsider-1"] }
 product_keys = { values = ["jira-software", "confluence"] }
 cursors = { values = ["$CURSOR"] }
@@ -151,6 +152,7 @@ cursors = { values = ["$CURSOR"] }
 "path.org_id" = { dictionary = "org_ids", probability = 0.8 }
 "path.site_id" = { dictionary = "site_ids", probability = 0.8 }
 "path.request_id" = { dictionary = "request_ids", probability = 0.8 }
+"path.grant_id" = { dictionary = "grant_ids", probability = 0.8 }
 "path.account_id" = { dictionary = "account_ids", probability = 0.5 }
 "path.product_key" = { dictionary = "product_keys", probability = 0.5 }
 "query.cursor" = { dictionary = "cursors", probability = 1.0 }
@@ -160,22 +162,29 @@ enabled = true
 
 # The admin must not remove itself as org admin halfway through the run.
 [[operations]]
-include-operation-id = "delete_org_admin"
+include-operation-id = "remove_org_admin"
 parameters = { "path.account_id" = "someone-else" }
 
 # A schema-valid creation can still be a documented 422: the product key matches the
-# pattern but the site has no such product (unknown_product), or the on-behalf
-# subject is unknown to the directory and no subject.email was given. Neither can
-# be said in JSON Schema.
+# pattern but the site has no such product (unknown_product), the asked duration is over
+# the product's maximum (duration_too_long), or the on-behalf subject is unknown to the
+# directory and no subject.email was given. None of this can be said in JSON Schema.
 [[operations]]
-include-operation-id = ["create_request", "put_site_user"]
+include-operation-id = ["create_access_request", "upsert_site_user"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 
-# A well-formed If-Match that names another version of a pending request is the
-# documented 412 precondition_failed.
+# A well-formed If-Match that names another version is the documented 412
+# precondition_failed; an end of access in the past or over the product's maximum is a
+# documented 422 (the time it is checked against is now).
 [[operations]]
-include-operation-id = ["approve_request", "deny_request", "cancel_request"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "429"]
+include-operation-id = ["approve_access_request", "deny_access_request", "cancel_access_request", "update_grant_expiry"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "412", "422", "429"]
+
+# A bulk call may not repeat an id, carry a message with approve or an end with deny, nor
+# name an end in the past: documented 422s that JSON Schema cannot say.
+[[operations]]
+include-operation-id = ["decide_access_requests"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 EOF
 
 # run_as NAME TOKEN: one full schemathesis run with that caller's token.

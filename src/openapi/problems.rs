@@ -408,14 +408,75 @@ fn detail(code: &str) -> &'static str {
     }
 }
 
-/// A problem answer that may carry `codes`.
-fn response(status: u16, codes: &[&str], description: &str) -> Value {
-    let schema = json!({
+/// Names for the sets of several codes an answer can carry.
+const NAMED: &[(&[&str], &str)] = &[
+    (
+        &[
+            "email_not_verified",
+            "requester_blocked",
+            "on_behalf_requires_site_user",
+            "external_requests_disabled",
+        ],
+        "RequestRefusedProblem",
+    ),
+    (
+        &[
+            "already_has_access",
+            "duplicate_request",
+            "idempotency_key_reused",
+        ],
+        "RequestConflictProblem",
+    ),
+    (
+        &["validation_failed", "unknown_product", "duration_too_long"],
+        "RequestUnprocessableProblem",
+    ),
+    (
+        &["validation_failed", "unknown_product"],
+        "ProductsUnprocessableProblem",
+    ),
+    (
+        &["validation_failed", "duration_too_long"],
+        "EndOfAccessUnprocessableProblem",
+    ),
+    (&["not_pending", "seat_limit_reached"], "ApprovalConflictProblem"),
+];
+
+fn camel(code: &str) -> String {
+    code.split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+/// The schema of a problem that carries one of `codes`: one named schema per set of codes, so
+/// that generated clients get one type for each instead of one per operation.
+fn schema_name(codes: &[&str]) -> String {
+    match codes {
+        [code] => format!("{}Problem", camel(code)),
+        _ => NAMED.iter().find(|(set, _)| *set == codes).map_or_else(
+            || format!("{}Problem", codes.iter().map(|c| camel(c)).collect::<String>()),
+            |(_, name)| (*name).to_owned(),
+        ),
+    }
+}
+
+fn problem_schema(codes: &[&str]) -> Value {
+    json!({
         "allOf": [
             {"$ref": "#/components/schemas/Problem"},
             {"type": "object", "properties": {"code": {"type": "string", "enum": codes}}},
         ]
-    });
+    })
+}
+
+/// A problem answer that may carry `codes`.
+fn response(status: u16, codes: &[&str], description: &str) -> Value {
+    let schema = json!({"$ref": format!("#/components/schemas/{}", schema_name(codes))});
     let mut headers = Map::new();
     match status {
         401 => {
@@ -456,6 +517,16 @@ pub fn add(doc: &mut Value) {
         .collect();
     doc["components"]["responses"] = Value::Object(responses);
     doc["components"]["schemas"]["Problem"]["properties"]["code"]["enum"] = json!(CODES);
+    let mut sets: Vec<&[&str]> = SHARED.iter().map(|s| s.2).collect();
+    sets.extend(
+        OPERATIONS
+            .iter()
+            .flat_map(|(_, answers)| answers.iter().map(|a| a.1))
+            .filter(|c| !c.is_empty()),
+    );
+    for codes in sets {
+        doc["components"]["schemas"][schema_name(codes)] = problem_schema(codes);
+    }
     super::each_operation(doc, |id, op| {
         let Some(problems) = of(id) else {
             return;
