@@ -46,6 +46,7 @@ mod grants;
 mod hardening;
 mod listing;
 mod logs;
+mod migration;
 mod operations;
 mod outbox;
 mod permissions;
