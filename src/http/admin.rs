@@ -169,7 +169,7 @@ pub struct PutSettings {
     pub opted_out: Option<bool>,
     /// How long a request may stay pending before it expires, in hours (1–1440); `null`: the
     /// service default. Applies at once to the site's pending requests.
-    #[serde(default, deserialize_with = "super::present")]
+    #[serde(default, deserialize_with = "super::present_whole_number")]
     #[schema(value_type = Option<i32>, minimum = 1, maximum = 1440)]
     pub pending_ttl_hours: Option<Option<i32>>,
 }

@@ -98,10 +98,12 @@ pub struct PutProduct {
     /// The longest a grant may last, in hours (1–87840); left out or `null`: no maximum.
     #[validate(range(min = 1, max = 87840, message = "must be from 1 to 87840 hours"))]
     #[schema(minimum = 1, maximum = 87840)]
+    #[serde(default, deserialize_with = "super::optional_whole_number")]
     pub max_duration_hours: Option<i32>,
     /// How many active grants the product may have (0 or more); left out or `null`: unlimited.
     #[validate(range(min = 0, max = 1_000_000_000, message = "must be from 0 to 1000000000"))]
     #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(default, deserialize_with = "super::optional_whole_number")]
     pub seat_limit: Option<i64>,
 }
 

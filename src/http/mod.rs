@@ -115,31 +115,60 @@ pub fn optional_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     Option::<JsonObject<T>>::deserialize(deserializer).map(|o| o.map(JsonObject::into_inner))
 }
 
-/// Parses a JSON body that may be left out (`approve`, `deny`, `cancel`); `null` counts as left out.
+/// Parses a JSON body that may be left out (`approve`, `deny`, `cancel`, …): no body is the
+/// same as `{}`; when there is one it is an object, as the document says.
 pub fn optional_body<T: DeserializeOwned + Default>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice::<Option<JsonObject<T>>>(bytes)
-        .map(|body| body.map(JsonObject::into_inner).unwrap_or_default())
+    serde_json::from_slice::<JsonObject<T>>(bytes)
+        .map(JsonObject::into_inner)
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid: {e}")))
 }
 
-/// An `i32` field written `3` or `3.0`: JSON Schema's `integer` is any number without a fraction.
-pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i32, D::Error> {
-    let number = serde_json::Number::deserialize(deserializer)?;
-    number
-        .as_i64()
-        .and_then(|n| i32::try_from(n).ok())
-        .or_else(|| {
-            number
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(f))
-                .map(|f| f as i32)
-        })
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!("invalid value: {number}, expected a 32-bit integer"))
-        })
+/// A JSON number without a fraction as an integer: `3` or `3.0` (JSON Schema's `integer` is
+/// any number without a fraction, and generated clients send either).
+struct Whole<T>(T);
+
+impl<'de, T: TryFrom<i64>> Deserialize<'de> for Whole<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        number
+            .as_i64()
+            .or_else(|| {
+                number
+                    .as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+            .and_then(|n| T::try_from(n).ok())
+            .map(Whole)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("invalid value: {number}, expected an integer in range"))
+            })
+    }
+}
+
+/// For `#[serde(deserialize_with = "…")]` on an integer field.
+pub fn whole_number<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    Whole::deserialize(deserializer).map(|w| w.0)
+}
+
+/// For `#[serde(default, deserialize_with = "…")]` on an optional integer field.
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    Option::<Whole<T>>::deserialize(deserializer).map(|o| o.map(|w| w.0))
+}
+
+/// For `#[serde(default, deserialize_with = "…")]` on an `Option<Option<integer>>`: `None` when
+/// absent, `Some(None)` when `null`.
+pub fn present_whole_number<'de, D: serde::Deserializer<'de>, T: TryFrom<i64>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    optional_whole_number(deserializer).map(Some)
 }
 
 /// Text fields refuse NUL characters: PostgreSQL cannot store them and no name or message needs one.
@@ -345,9 +374,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn optional_bodies_may_be_left_out_or_null() {
+    fn optional_bodies_may_be_left_out_but_are_objects() {
         let _: request_types::ApproveBody = optional_body(b"").unwrap();
-        let _: request_types::ApproveBody = optional_body(b" null ").unwrap();
+        let _: request_types::ApproveBody = optional_body(b" {} ").unwrap();
+        assert!(optional_body::<request_types::ApproveBody>(b" null ").is_err());
         let deny: request_types::DenyBody = optional_body(br#"{"message": "no"}"#).unwrap();
         assert_eq!(deny.message.as_deref(), Some("no"));
         assert!(optional_body::<request_types::ApproveBody>(b"[]").is_err());
@@ -379,6 +409,18 @@ mod tests {
         assert!(rating(r#"{"rating": 4.5}"#).is_err());
         assert!(rating(r#"{"rating": 1e10}"#).is_err());
         assert!(rating(r#"{"rating": "4"}"#).is_err());
+        let hours = |json: &str| {
+            serde_json::from_str::<request_types::CreateAccessRequest>(json).map(|r| r.duration_hours)
+        };
+        assert_eq!(
+            hours(r#"{"product_key": "jira", "duration_hours": 336.0}"#).unwrap(),
+            Some(336)
+        );
+        assert_eq!(
+            hours(r#"{"product_key": "jira", "duration_hours": null}"#).unwrap(),
+            None
+        );
+        assert!(hours(r#"{"product_key": "jira", "duration_hours": 1.5}"#).is_err());
     }
 
     #[test]

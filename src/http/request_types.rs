@@ -147,6 +147,7 @@ pub struct CreateAccessRequest {
     /// How long the access should last, in hours; leave it out for no end (or the product's maximum).
     #[validate(range(min = 1, max = 87840, message = "must be from 1 to 87840 hours"))]
     #[schema(minimum = 1, maximum = 87840)]
+    #[serde(default, deserialize_with = "super::optional_whole_number")]
     pub duration_hours: Option<i32>,
 }
 

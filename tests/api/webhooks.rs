@@ -433,9 +433,11 @@ async fn every_failed_delivery_can_be_retried_at_once(backend: Backend) {
         deliveries_with_status(&app, "delivered").await.len() == 6
     })
     .await;
-    for body in [json!(null), json!({})] {
-        assert_eq!(post(&admin, Some(&body)).await.expect(200)["requeued"], 0);
-    }
+    assert_eq!(post(&admin, Some(&json!({}))).await.expect(200)["requeued"], 0);
+    // A body, when there is one, is an object as the document says.
+    post(&admin, Some(&json!(null)))
+        .await
+        .expect_problem(400, "bad_request");
 }
 
 async fn attempt_logs_keep_the_last_ten(backend: Backend) {
