@@ -3,9 +3,9 @@
 #![no_main]
 
 use access_requests::domain::{
-    email_domain, email_domain_verified, may_request, may_transition, over_limit, over_pending_cap,
-    parse_if_match, rollout_bucket, starts_in_rollout, AccountId, ProductKey, RequestAttempt, RequestKind,
-    RequestStatus,
+    approval_end, duration_allowed, email_domain, email_domain_verified, may_request, may_transition,
+    new_end, over_limit, over_pending_cap, parse_if_match, pending_expiry, rollout_bucket, seat_available,
+    starts_in_rollout, AccountId, ProductKey, RequestAttempt, RequestKind, RequestStatus, HOUR_MICROS,
 };
 use access_requests::store::Cursor;
 use arbitrary::Arbitrary;
@@ -76,10 +76,11 @@ fuzz_target!(|input: Input<'_>| {
         assert!(caller_on_site || (!on_behalf && external));
     }
 
-    let status = match input.status % 4 {
+    let status = match input.status % 5 {
         0 => RequestStatus::Pending,
         1 => RequestStatus::Approved,
         2 => RequestStatus::Denied,
+        3 => RequestStatus::Expired,
         _ => RequestStatus::Cancelled,
     };
     if may_transition(status, input.version, input.if_match).is_ok() {
@@ -91,4 +92,28 @@ fuzz_target!(|input: Input<'_>| {
         assert!(input.limit > 0 && input.count >= u64::from(input.limit));
     }
     let _ = over_pending_cap(input.count, input.limit);
+
+    // The end of access: never in the past, never beyond the product's maximum.
+    let hours = |n: i64| i32::try_from(n.rem_euclid(100_000)).ok().filter(|h| *h > 0);
+    let (asked, max) = (hours(input.oldest), hours(input.window));
+    let requested = input.if_match;
+    if let Ok(end) = approval_end(input.now, requested, asked, max) {
+        if let Some(end) = end {
+            assert!(end > input.now || requested.is_none());
+            if let Some(max) = max {
+                assert!(end <= input.now.saturating_add(i64::from(max) * HOUR_MICROS));
+            }
+        } else {
+            assert!(max.is_none());
+        }
+    }
+    if let Ok(Some(end)) = new_end(input.now, requested, max) {
+        assert!(end > input.now);
+    }
+    if duration_allowed(asked, max).is_err() {
+        assert!(asked > max && max.is_some());
+    }
+    assert!(seat_available(input.count as i64, None));
+    let _ = seat_available(input.version, Some(input.oldest));
+    let _ = pending_expiry(input.now, asked, input.count);
 });

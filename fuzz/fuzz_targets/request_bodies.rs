@@ -2,8 +2,12 @@
 //! field rules. Neither may panic, whatever the bytes.
 #![no_main]
 
-use access_requests::http::requests::{ApproveBody, CreateAccessRequest, DenyBody, ListQuery};
-use access_requests::http::{admin, deliveries, directory, optional_body, JsonObject, PageQuery};
+use access_requests::http::request_types::{
+    ApproveBody, CancelBody, CreateAccessRequest, DenyBody, ListQuery,
+};
+use access_requests::http::{
+    admin, bulk, deliveries, directory, grants, optional_body, orgs, records, JsonObject, PageQuery,
+};
 use actix_web::web::Query;
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
@@ -18,20 +22,34 @@ fn body<T: DeserializeOwned + Validate>(data: &[u8]) {
 
 fuzz_target!(|data: &[u8]| {
     body::<CreateAccessRequest>(data);
-    body::<directory::CreateOrg>(data);
-    body::<directory::CreateSite>(data);
+    body::<orgs::CreateOrg>(data);
+    body::<orgs::CreateSite>(data);
     body::<directory::PutProduct>(data);
     body::<directory::PutSiteUser>(data);
-    body::<admin::CreateFeedback>(data);
+    body::<records::CreateFeedback>(data);
     body::<DenyBody>(data);
     let _ = serde_json::from_slice::<JsonObject<admin::PutSettings>>(data);
     let _ = serde_json::from_slice::<JsonObject<admin::PutRollout>>(data);
+    let _ = serde_json::from_slice::<JsonObject<grants::PatchGrant>>(data);
+    // A bulk body that parses goes through its own rules (ids, message, expires_at).
+    if let Ok(bulk) = serde_json::from_slice::<JsonObject<bulk::BulkDecisionBody>>(data) {
+        let _ = bulk.into_inner().parse();
+    }
+    // A creation that parses becomes the domain's request, or a 422.
+    if let Ok(create) = serde_json::from_slice::<JsonObject<CreateAccessRequest>>(data) {
+        let _ = create.into_inner().parse();
+    }
 
     // The bodies that may be left out go through `optional_body`, as the handlers do.
     let _ = optional_body::<ApproveBody>(data);
+    let _ = optional_body::<CancelBody>(data);
     if let Ok(deny) = optional_body::<DenyBody>(data) {
         let _ = deny.validate();
     }
+    if let Ok(revoke) = optional_body::<grants::RevokeBody>(data) {
+        let _ = revoke.validate();
+    }
+    let _ = optional_body::<deliveries::RetryFailed>(data);
 
     // A creation is fingerprinted by its canonical JSON (Idempotency-Key): that must not fail.
     if let Ok(create) = serde_json::from_slice::<JsonObject<CreateAccessRequest>>(data) {
@@ -44,7 +62,8 @@ fuzz_target!(|data: &[u8]| {
             let _ = page.parse();
         }
         let _ = Query::<ListQuery>::from_query(query);
-        let _ = Query::<admin::AuditQuery>::from_query(query);
+        let _ = Query::<records::AuditQuery>::from_query(query);
         let _ = Query::<deliveries::DeliveryQuery>::from_query(query);
+        let _ = Query::<grants::GrantQuery>::from_query(query);
     }
 });

@@ -51,7 +51,8 @@ pub struct BulkDecisionBody {
 }
 
 impl BulkDecisionBody {
-    fn parse(self) -> ApiResult<(Vec<String>, BulkDecision)> {
+    /// The field rules JSON Schema cannot say (distinct UUIDs, what goes with which action).
+    pub fn parse(self) -> ApiResult<(Vec<String>, BulkDecision)> {
         let mut errors = Vec::new();
         if self.ids.is_empty() || self.ids.len() > MAX_BULK_IDS {
             errors.push(FieldError::new("ids", "must hold 1 to 100 request ids"));
