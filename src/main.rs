@@ -7,6 +7,11 @@ use access_requests::config::{self, Settings};
 use access_requests::{openapi, store, telemetry, Application};
 use clap::{Parser, Subcommand};
 
+/// mimalloc: the request path allocates many small, short-lived strings (rows, JSON), which
+/// it serves with less CPU than glibc's allocator, and it hands freed memory back sooner.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "access-requests",

@@ -10,6 +10,7 @@ pub mod records;
 pub mod requests;
 pub mod schema;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,6 +18,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use tokio::sync::Semaphore;
 
 pub use cursor::{Cursor, Page};
 
@@ -103,6 +105,9 @@ pub type Pool = r2d2::Pool<Manager>;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// One permit per pooled connection: work waits here, as a cheap future, until a
+    /// connection is free, instead of as a parked blocking thread per waiting request.
+    permits: Arc<Semaphore>,
     postgres: bool,
 }
 
@@ -111,8 +116,9 @@ impl Db {
     /// the database cannot be reached.
     pub fn connect(url: &str, pool_size: Option<u32>) -> anyhow::Result<Self> {
         let postgres = is_postgres_url(url);
+        let size = pool_size.unwrap_or_else(|| default_pool_size(postgres));
         let pool = r2d2::Pool::builder()
-            .max_size(pool_size.unwrap_or_else(|| default_pool_size(postgres)))
+            .max_size(size)
             .min_idle(Some(1))
             .connection_timeout(CHECKOUT_TIMEOUT)
             // A checkout needs no extra round trip: broken connections are caught by `has_broken`.
@@ -120,7 +126,11 @@ impl Db {
             // Start-up reports one line itself; the pool's own retries would log every few ms.
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(Manager::new(url));
-        let db = Self { pool, postgres };
+        let db = Self {
+            pool,
+            permits: Arc::new(Semaphore::new(size as usize)),
+            postgres,
+        };
         db.migrate()?;
         Ok(db)
     }
@@ -153,17 +163,27 @@ impl Db {
         result
     }
 
-    /// Runs blocking database work off the async workers.
+    /// Runs blocking database work off the async workers, on a blocking thread only once a
+    /// connection is free (so there are never more such threads than connections).
     pub async fn run<T, F>(&self, work: F) -> ApiResult<T>
     where
         F: FnOnce(&mut DbConnection) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
+        let unavailable = || ApiError::Unavailable("the database is unavailable; try again".to_owned());
+        let permit = tokio::time::timeout(CHECKOUT_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                tracing::error!("no database connection within {} s", CHECKOUT_TIMEOUT.as_secs());
+                unavailable()
+            })?
+            .map_err(|_| unavailable())?;
         let pool = self.pool.clone();
         actix_web::rt::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut conn = pool.get().map_err(|e| {
                 tracing::error!(error = %e, "no database connection");
-                ApiError::Unavailable("the database is unavailable; try again".to_owned())
+                unavailable()
             })?;
             work(&mut conn)
         })
