@@ -3,7 +3,7 @@
 use serde_json::json;
 use uuid::Uuid;
 
-use super::access::administered_site;
+use super::access::{administered_site, require_site_admin};
 use super::grants::{start_grant, NewGrant, ProductTerms};
 use crate::auth::Caller;
 use crate::config::Settings;
@@ -12,7 +12,7 @@ use crate::domain::{
     TransitionRefusal,
 };
 use crate::error::{ApiError, ApiResult};
-use crate::store::models::{BlockRow, RequestRow, SiteRow, SiteUserRow};
+use crate::store::models::{BlockRow, RequestRow, SiteUserRow};
 use crate::store::records::{audit, AuditEntry};
 use crate::store::requests::{self, Transition};
 use crate::store::{context, directory, now_micros, outbox, transaction, DbConnection};
@@ -58,6 +58,23 @@ pub fn transition(
     Err(TransitionRefusal::NotPending.into())
 }
 
+/// A request of the site for one of its admins to decide, with what deciding it needs, in one
+/// round trip. When there is none, `404` for an unknown site and `403` for a caller who is no
+/// admin of it come before `404` for the request.
+fn to_decide(
+    c: &mut DbConnection,
+    caller: &Caller,
+    site_id: &str,
+    request_id: &str,
+) -> ApiResult<context::DecisionContext> {
+    let Some(facts) = context::decision_context(c, site_id, request_id, caller.account_id())? else {
+        administered_site(c, caller, site_id)?;
+        return Err(ApiError::not_found("the access request"));
+    };
+    require_site_admin(&facts.access())?;
+    Ok(facts)
+}
+
 /// Approves a pending request (contract §2): in one transaction the request is approved, the
 /// subject becomes a site member if needed and gets the product as a new grant (within its
 /// seat limit and maximum duration), with the audit event and the group, billing and
@@ -73,13 +90,13 @@ pub fn approve(
 ) -> ApiResult<RequestRow> {
     super::retrying(|| {
         transaction(c, |c| {
-            let site = administered_site(c, caller, site_id)?;
+            let facts = to_decide(c, caller, site_id, request_id)?;
             let now = now_micros();
             if approval.expires_at.is_some_and(|at| at <= now) {
                 return Err(EndRefusal::NotInFuture.into());
             }
-            let facts = context::decision_context(c, &site.id, request_id)?;
             let row = &facts.request;
+            let site_id = row.site_id.as_str();
             let status: RequestStatus = row.status.parse().unwrap_or(RequestStatus::Pending);
             may_transition(status, row.version, approval.if_match)?;
             let (grant_id, end) = match &facts.existing_grant_id {
@@ -110,7 +127,7 @@ pub fn approve(
             directory::ensure_site_user(
                 c,
                 &SiteUserRow {
-                    site_id: site.id.clone(),
+                    site_id: site_id.to_owned(),
                     account_id: approved.subject_account_id.clone(),
                     email: email.clone(),
                     display_name: approved.subject_display_name.clone(),
@@ -125,7 +142,7 @@ pub fn approve(
             if new_grant {
                 let grant = start_grant(
                     c,
-                    &site,
+                    site_id,
                     ProductTerms {
                         product_key: &approved.product_key,
                         default_group: facts.default_group.as_deref().unwrap_or_default(),
@@ -144,7 +161,7 @@ pub fn approve(
                     settings,
                     &grant,
                     &events::Grantee {
-                        org_id: &site.org_id,
+                        org_id: &facts.org_id,
                         email: &email,
                         email_verified: approved.subject_email_verified,
                     },
@@ -155,7 +172,7 @@ pub fn approve(
             audit(
                 c,
                 AuditEntry {
-                    site_id: &site.id,
+                    site_id,
                     actor: Some(caller.account_id()),
                     action: "access_request.approved",
                     request_id: Some(&approved.id),
@@ -185,8 +202,7 @@ pub fn deny(
 ) -> ApiResult<RequestRow> {
     super::retrying(|| {
         transaction(c, |c| {
-            let site = administered_site(c, caller, site_id)?;
-            let row = find_request(c, &site.id, request_id)?;
+            let row = to_decide(c, caller, site_id, request_id)?.request;
             let now = now_micros();
             let denied = transition(
                 c,
@@ -203,7 +219,7 @@ pub fn deny(
             audit(
                 c,
                 AuditEntry {
-                    site_id: &site.id,
+                    site_id: &denied.site_id,
                     actor: Some(caller.account_id()),
                     action: "access_request.denied",
                     request_id: Some(&denied.id),
@@ -212,7 +228,7 @@ pub fn deny(
             )?;
             let kind: RequestKind = denied.kind.parse().unwrap_or(RequestKind::OnBehalf);
             if denial_blocks_requester(kind) {
-                block_requester(c, &site, &denied, caller.account_id(), now)?;
+                block_requester(c, &denied, caller.account_id(), now)?;
             }
             if let Some(delivery) = events::access_request_decided(settings, &denied) {
                 outbox::enqueue(c, &delivery)?;
@@ -222,17 +238,11 @@ pub fn deny(
     })
 }
 
-fn block_requester(
-    c: &mut DbConnection,
-    site: &SiteRow,
-    denied: &RequestRow,
-    by: &str,
-    now: i64,
-) -> ApiResult<()> {
+fn block_requester(c: &mut DbConnection, denied: &RequestRow, by: &str, now: i64) -> ApiResult<()> {
     let added = directory::insert_block(
         c,
         &BlockRow {
-            site_id: site.id.clone(),
+            site_id: denied.site_id.clone(),
             account_id: denied.requester_account_id.clone(),
             email: denied.requester_email.clone(),
             request_id: Some(denied.id.clone()),
@@ -244,7 +254,7 @@ fn block_requester(
         audit(
             c,
             AuditEntry {
-                site_id: &site.id,
+                site_id: &denied.site_id,
                 actor: Some(by),
                 action: "request_block.created",
                 request_id: Some(&denied.id),

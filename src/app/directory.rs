@@ -254,7 +254,7 @@ fn sync_products(
     {
         start_grant(
             c,
-            site,
+            &site.id,
             product.into(),
             NewGrant {
                 id: Uuid::new_v4().to_string(),

@@ -48,7 +48,7 @@ pub struct NewGrant<'a> {
 /// is never refused but counts.
 pub fn start_grant(
     c: &mut DbConnection,
-    site: &SiteRow,
+    site_id: &str,
     product: ProductTerms<'_>,
     new: NewGrant<'_>,
 ) -> ApiResult<GrantRow> {
@@ -57,8 +57,8 @@ pub fn start_grant(
         None => GrantSource::Directory,
     };
     if source == GrantSource::Request && product.seat_limit.is_some() {
-        grants::lock_product(c, &site.id, product.product_key)?;
-        let used = grants::seats_used(c, &site.id, product.product_key)?;
+        grants::lock_product(c, site_id, product.product_key)?;
+        let used = grants::seats_used(c, site_id, product.product_key)?;
         if !seat_available(used, product.seat_limit) {
             return Err(ApiError::conflict(
                 "seat_limit_reached",
@@ -72,7 +72,7 @@ pub fn start_grant(
     }
     let row = GrantRow {
         id: new.id,
-        site_id: site.id.clone(),
+        site_id: site_id.to_owned(),
         product_key: product.product_key.to_owned(),
         account_id: new.account_id.to_owned(),
         status: GrantStatus::Active.as_str().to_owned(),

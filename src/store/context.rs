@@ -19,6 +19,14 @@ fn numbered(conn: &DbConnection, sql: &str) -> String {
     }
 }
 
+/// The caller's standing on a site from its directory role and org admin flag.
+fn access(org_admin: bool, role: Option<&str>) -> Access {
+    Access {
+        org_admin,
+        site_role: role.and_then(|r| r.parse::<SiteRole>().ok()),
+    }
+}
+
 /// Everything a new request is checked against.
 #[derive(Debug, QueryableByName)]
 pub struct CreateContext {
@@ -52,13 +60,7 @@ pub struct CreateContext {
 
 impl CreateContext {
     pub fn access(&self) -> Access {
-        Access {
-            org_admin: self.org_admin,
-            site_role: self
-                .caller_role
-                .as_deref()
-                .and_then(|r| r.parse::<SiteRole>().ok()),
-        }
+        access(self.org_admin, self.caller_role.as_deref())
     }
 }
 
@@ -100,12 +102,18 @@ pub fn create_context(
     found.ok_or_else(|| ApiError::not_found("the site"))
 }
 
-/// A request with what deciding it needs: the subject's active grant of the product, if any,
-/// and the product.
+/// A request with what deciding it needs: the caller's standing on its site, the subject's
+/// active grant of the product, if any, and the product.
 #[derive(Debug, QueryableByName)]
 pub struct DecisionContext {
     #[diesel(embed)]
     pub request: RequestRow,
+    #[diesel(sql_type = Text)]
+    pub org_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub caller_role: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub org_admin: bool,
     #[diesel(sql_type = Nullable<Text>)]
     pub existing_grant_id: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -116,25 +124,36 @@ pub struct DecisionContext {
     pub seat_limit: Option<i64>,
 }
 
-const DECISION_CONTEXT: &str = "SELECT r.*, g.id AS existing_grant_id, p.default_group, \
-        p.max_duration_hours, p.seat_limit \
+impl DecisionContext {
+    pub fn access(&self) -> Access {
+        access(self.org_admin, self.caller_role.as_deref())
+    }
+}
+
+const DECISION_CONTEXT: &str = "SELECT r.*, s.org_id, cu.role AS caller_role, \
+        EXISTS (SELECT 1 FROM org_admins oa WHERE oa.org_id = s.org_id AND oa.account_id = $3) AS org_admin, \
+        g.id AS existing_grant_id, p.default_group, p.max_duration_hours, p.seat_limit \
    FROM access_requests r \
+   JOIN sites s ON s.id = r.site_id \
+   LEFT JOIN site_users cu ON cu.site_id = r.site_id AND cu.account_id = $3 \
    LEFT JOIN grants g ON g.site_id = r.site_id AND g.account_id = r.subject_account_id \
         AND g.product_key = r.product_key AND g.status = 'active' \
    LEFT JOIN products p ON p.site_id = r.site_id AND p.product_key = r.product_key \
   WHERE r.id = $1 AND r.site_id = $2";
 
-/// A request of `site_id` (`404` when unknown there) with what deciding it needs.
+/// A request of `site_id` with what `caller` deciding it needs, in one round trip; `None` when
+/// the site has no such request.
 pub fn decision_context(
     conn: &mut DbConnection,
     site_id: &str,
     request_id: &str,
-) -> ApiResult<DecisionContext> {
+    caller: &str,
+) -> ApiResult<Option<DecisionContext>> {
     let sql = numbered(conn, DECISION_CONTEXT);
-    let found = super::on_backend!(conn, |c| diesel::sql_query(&sql)
+    Ok(super::on_backend!(conn, |c| diesel::sql_query(&sql)
         .bind::<Text, _>(request_id)
         .bind::<Text, _>(site_id)
+        .bind::<Text, _>(caller)
         .get_result::<DecisionContext>(c)
-        .optional())?;
-    found.ok_or_else(|| ApiError::not_found("the access request"))
+        .optional())?)
 }

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
 use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
@@ -16,7 +15,7 @@ use uuid::Uuid;
 use super::cursor::after_cursor;
 use super::models::{AttemptRow, DeliveryRow};
 use super::schema::{webhook_attempts, webhook_deliveries as wd};
-use super::{now_micros, Cursor, DbConnection, Page};
+use super::{now_micros, relaxed_transaction, Cursor, DbConnection, Page};
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::{ApiError, ApiResult};
 
@@ -200,13 +199,10 @@ pub fn record_attempt(
     let Some(token) = row.claim_token.as_deref() else {
         return Ok(false);
     };
-    conn.transaction(|conn| {
-        if let DbConnection::Pg(pg) = conn {
-            // Losing the last few outcomes in a crash only means those webhooks are sent
-            // again (at-least-once, same webhook-id); not waiting for the flush of every
-            // outcome lets PostgreSQL record thousands a second.
-            pg.batch_execute("SET LOCAL synchronous_commit = off")?;
-        }
+    // Losing the last few outcomes in a crash only means those webhooks are sent again
+    // (at-least-once, same webhook-id); not waiting for the flush of every outcome lets
+    // PostgreSQL record thousands a second.
+    relaxed_transaction(conn, |conn| {
         let held = wd::table
             .filter(wd::id.eq(&row.id))
             .filter(wd::claim_token.eq(token))
@@ -246,7 +242,7 @@ pub fn record_attempt(
         diesel::insert_into(webhook_attempts::table)
             .values(attempt)
             .execute(conn)?;
-        Ok::<_, ApiError>(true)
+        Ok(true)
     })
 }
 

@@ -19,6 +19,7 @@ backend_tests!(
     if_match_guards_against_stale_decisions,
     concurrent_decisions_have_one_winner,
     decisions_accept_an_empty_body,
+    unknown_sites_and_requests_are_refused_in_order,
 );
 
 fn targets(deliveries: &[Value]) -> Vec<&str> {
@@ -478,4 +479,38 @@ async fn decisions_accept_an_empty_body(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(cancelled["status"], "cancelled");
+}
+
+/// A decision reads the request and the caller's standing in one query; when there is no such
+/// request, an unknown site is `404`, a caller who is no admin `403`, and an admin's unknown
+/// request `404`, and nothing changes.
+async fn unknown_sites_and_requests_are_refused_in_order(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let world = app.world().await;
+    let site = &world.site_id;
+    let pending = id_of(&app.request_self(site, &world.outsider, JIRA).await);
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for action in ["approve", "deny"] {
+        let cases = [
+            (&unknown, &pending, &world.site_admin, 404, "the site"),
+            (site, &unknown, &world.site_admin, 404, "the access request"),
+            (site, &unknown, &world.org_admin, 404, "the access request"),
+            (site, &unknown, &world.member, 403, ""),
+            (site, &pending, &world.member, 403, ""),
+            (site, &pending, &world.outsider, 403, ""),
+        ];
+        for (site_id, request_id, who, status, what) in cases {
+            let response = app.act(site_id, request_id, action, who, &json!({})).await;
+            let code = if status == 404 { "not_found" } else { "forbidden" };
+            let problem = response.expect_problem(status, code);
+            let detail = problem["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains(what), "{action} by {}: {detail}", who.id);
+        }
+    }
+    let request = app
+        .get(&request_path(site, &pending), &world.site_admin.token)
+        .await
+        .expect(200);
+    assert_eq!(request["status"], "pending");
+    assert_eq!(request["version"], 1);
 }
