@@ -44,15 +44,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .error_handler(|err, _| ApiError::BadRequest(format!("invalid query: {err}")).into()),
         )
         .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::not_found("the resource").into()))
+        // The router tries each route's pattern in this order until one matches: the busiest
+        // routes (access requests, then grants) come first, so their calls test few patterns.
         .configure(ops::configure)
+        // Before `requests`: `…/access-requests/feedback` and `…/bulk` are not request ids.
+        .configure(bulk::configure)
+        .configure(records::configure)
+        .configure(requests::configure)
+        .configure(grants::configure)
         .configure(orgs::configure)
         .configure(directory::configure)
         .configure(admin::configure)
-        // Before `requests`: `…/access-requests/feedback` and `…/bulk` are not request ids.
-        .configure(records::configure)
-        .configure(bulk::configure)
-        .configure(requests::configure)
-        .configure(grants::configure)
         .configure(deliveries::configure);
 }
 
