@@ -237,30 +237,6 @@ pub fn transaction<T, F>(conn: &mut DbConnection, work: F) -> ApiResult<T>
 where
     F: FnOnce(&mut DbConnection) -> ApiResult<T>,
 {
-    run_transaction(conn, Commit::Durable, work)
-}
-
-/// Like [`transaction`], but on PostgreSQL its commit does not wait for the write-ahead log to
-/// reach the disk (`synchronous_commit = off`, set in the same round trip as `BEGIN`): for
-/// records whose loss in a crash only means work is done again, such as a webhook attempt's
-/// outcome (the webhook is sent again, with the same webhook-id).
-pub fn relaxed_transaction<T, F>(conn: &mut DbConnection, work: F) -> ApiResult<T>
-where
-    F: FnOnce(&mut DbConnection) -> ApiResult<T>,
-{
-    run_transaction(conn, Commit::Relaxed, work)
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Commit {
-    Durable,
-    Relaxed,
-}
-
-fn run_transaction<T, F>(conn: &mut DbConnection, commit: Commit, work: F) -> ApiResult<T>
-where
-    F: FnOnce(&mut DbConnection) -> ApiResult<T>,
-{
     let nested = TxManager::transaction_manager_status_mut(conn)
         .transaction_depth()
         .ok()
@@ -269,9 +245,6 @@ where
     match conn {
         DbConnection::Sqlite(sqlite) if !nested => {
             AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
-        }
-        DbConnection::Pg(pg) if !nested && commit == Commit::Relaxed => {
-            AnsiTransactionManager::begin_transaction_sql(pg, "BEGIN; SET LOCAL synchronous_commit = off")?;
         }
         _ => TxManager::begin_transaction(conn)?,
     }

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use diesel::dsl::{count_star, sql};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use uuid::Uuid;
 
 use super::cursor::after_cursor;
 use super::models::{AttemptRow, DeliveryRow};
 use super::schema::{webhook_attempts, webhook_deliveries as wd};
-use super::{now_micros, relaxed_transaction, Cursor, DbConnection, Page};
+use super::{now_micros, transaction, Cursor, DbConnection, Page};
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::{ApiError, ApiResult};
 
@@ -59,9 +59,13 @@ pub fn starts_of(conn: &mut DbConnection, grant_id: &str) -> ApiResult<Vec<(Stri
 /// Now by the database's clock, in µs since the epoch like every stored time.
 fn db_now(conn: &DbConnection) -> &'static str {
     match conn {
-        DbConnection::Pg(_) => "(extract(epoch from statement_timestamp()) * 1000000)::bigint",
+        DbConnection::Pg(_) => db_now_pg(),
         DbConnection::Sqlite(_) => "CAST(unixepoch('subsec') * 1000000 AS INTEGER)",
     }
+}
+
+fn db_now_pg() -> &'static str {
+    "(extract(epoch from statement_timestamp()) * 1000000)::bigint"
 }
 
 /// `FROM … WHERE` of the pending rows `d` that nobody holds and whose predecessor (`p`, by
@@ -76,9 +80,16 @@ const CLAIMABLE: &str = "webhook_deliveries d LEFT JOIN webhook_deliveries p ON 
 /// however many are due, never take another target's share. Placeholders: `$1` lease, `$2`
 /// token, then target and limit of each branch, numbered in order of first appearance.
 fn claim_sql(conn: &DbConnection, branches: usize) -> String {
-    let lock = match conn {
-        DbConnection::Pg(_) => " FOR UPDATE OF d SKIP LOCKED",
-        DbConnection::Sqlite(_) => "",
+    // On PostgreSQL the claim's commit does not wait for the disk: a claim lost in a crash only
+    // leaves its rows free for the next claimer.
+    let (relaxed, from, returning, lock) = match conn {
+        DbConnection::Pg(_) => (
+            RELAXED_COMMIT_PG,
+            " FROM relaxed",
+            "webhook_deliveries.*",
+            " FOR UPDATE OF d SKIP LOCKED",
+        ),
+        DbConnection::Sqlite(_) => ("", "", "*", ""),
     };
     let selects: Vec<String> = (0..branches)
         .map(|i| {
@@ -92,8 +103,8 @@ fn claim_sql(conn: &DbConnection, branches: usize) -> String {
         })
         .collect();
     format!(
-        "UPDATE webhook_deliveries SET locked_until = {{now}} + $1, claim_token = $2 \
-         WHERE id IN ({}) RETURNING *",
+        "{relaxed}UPDATE webhook_deliveries SET locked_until = {{now}} + $1, claim_token = $2{from} \
+         WHERE id IN ({}) RETURNING {returning}",
         selects.join(" UNION ALL ")
     )
     .replace("{now}", db_now(conn))
@@ -187,9 +198,14 @@ pub enum Outcome {
     },
 }
 
-/// Records one attempt and its outcome in one transaction, if `row`'s claim still holds.
-/// False when it does not: the lease ran out and another worker took the row over, so this
-/// attempt is not counted and the new holder's lease is left alone.
+/// Records one attempt and its outcome, if `row`'s claim still holds: the delivery's new state
+/// and the attempt's log row together. False when the claim does not hold: the lease ran out
+/// and another worker took the row over, so this attempt is not counted and the new holder's
+/// lease is left alone.
+///
+/// Losing the last few outcomes in a crash only means those webhooks are sent again
+/// (at-least-once, same webhook-id), so the commit does not wait for the disk: that lets
+/// PostgreSQL record thousands a second.
 pub fn record_attempt(
     conn: &mut DbConnection,
     row: &DeliveryRow,
@@ -199,51 +215,105 @@ pub fn record_attempt(
     let Some(token) = row.claim_token.as_deref() else {
         return Ok(false);
     };
-    // Losing the last few outcomes in a crash only means those webhooks are sent again
-    // (at-least-once, same webhook-id); not waiting for the flush of every outcome lets
-    // PostgreSQL record thousands a second.
-    relaxed_transaction(conn, |conn| {
-        let held = wd::table
-            .filter(wd::id.eq(&row.id))
-            .filter(wd::claim_token.eq(token))
-            .filter(wd::status.eq(DeliveryStatus::Pending.as_str()));
-        let release = (
-            wd::attempts.eq(attempt.attempt),
-            wd::locked_until.eq(0),
-            wd::claim_token.eq(None::<String>),
-            wd::updated_at.eq(now_micros()),
-        );
-        let updated = match outcome {
-            Outcome::Delivered => diesel::update(held)
-                .set((
-                    wd::status.eq(DeliveryStatus::Delivered.as_str()),
-                    wd::last_error.eq(None::<String>),
-                    release,
-                ))
-                .execute(conn)?,
-            Outcome::Retry { after, error } => {
-                let after = i64::try_from(after.as_micros()).unwrap_or(i64::MAX);
-                let at = sql::<BigInt>(&format!("{} + ", db_now(conn))).bind::<BigInt, _>(after);
-                diesel::update(held)
-                    .set((wd::next_attempt_at.eq(at), wd::last_error.eq(error), release))
-                    .execute(conn)?
-            }
-            Outcome::Failed { error } => diesel::update(held)
-                .set((
-                    wd::status.eq(DeliveryStatus::Failed.as_str()),
-                    wd::last_error.eq(error),
-                    release,
-                ))
-                .execute(conn)?,
-        };
-        if updated == 0 {
-            return Ok(false);
-        }
-        diesel::insert_into(webhook_attempts::table)
-            .values(attempt)
+    let (status, error, retry_after) = match outcome {
+        Outcome::Delivered => (DeliveryStatus::Delivered, None, None),
+        Outcome::Retry { after, error } => (
+            DeliveryStatus::Pending,
+            Some(error.as_str()),
+            Some(i64::try_from(after.as_micros()).unwrap_or(i64::MAX)),
+        ),
+        Outcome::Failed { error } => (DeliveryStatus::Failed, Some(error.as_str()), None),
+    };
+    let change = Recorded {
+        id: &row.id,
+        token,
+        status: status.as_str(),
+        error,
+        retry_after,
+    };
+    match conn {
+        DbConnection::Pg(pg) => record_in_one_statement(pg, &change, attempt),
+        DbConnection::Sqlite(_) => transaction(conn, |conn| {
+            let next_attempt_at = sql::<BigInt>(&format!("COALESCE({} + ", db_now(conn)))
+                .bind::<Nullable<BigInt>, _>(change.retry_after)
+                .sql(", next_attempt_at)");
+            let updated = diesel::update(
+                wd::table
+                    .filter(wd::id.eq(change.id))
+                    .filter(wd::claim_token.eq(change.token))
+                    .filter(wd::status.eq(DeliveryStatus::Pending.as_str())),
+            )
+            .set((
+                wd::status.eq(change.status),
+                wd::last_error.eq(change.error),
+                wd::next_attempt_at.eq(next_attempt_at),
+                wd::attempts.eq(attempt.attempt),
+                wd::locked_until.eq(0),
+                wd::claim_token.eq(None::<String>),
+                wd::updated_at.eq(now_micros()),
+            ))
             .execute(conn)?;
-        Ok(true)
-    })
+            if updated == 0 {
+                return Ok(false);
+            }
+            diesel::insert_into(webhook_attempts::table)
+                .values(attempt)
+                .execute(conn)?;
+            Ok(true)
+        }),
+    }
+}
+
+/// A delivery's new state after an attempt: its status and last error, and for a retry the
+/// wait (µs) before the next attempt, from the database's clock.
+struct Recorded<'a> {
+    id: &'a str,
+    token: &'a str,
+    status: &'a str,
+    error: Option<&'a str>,
+    retry_after: Option<i64>,
+}
+
+/// The start of a PostgreSQL statement whose commit does not wait for the disk. A statement
+/// outside a transaction block is its own transaction, and `set_config(…, true)` lasts until
+/// the end of the current transaction, so this does what `SET LOCAL synchronous_commit = off`
+/// does in a block, without `BEGIN` and `COMMIT`. The statement must read `relaxed` (a CTE
+/// nobody reads is not run).
+const RELAXED_COMMIT_PG: &str = "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) ";
+
+/// After [`RELAXED_COMMIT_PG`]: the claim check, the delivery's update and the attempt's log
+/// row in one statement, one round trip instead of four.
+const RECORD_ATTEMPT_PG: &str = ", held AS (UPDATE webhook_deliveries SET status = $3, last_error = $4, \
+                     next_attempt_at = COALESCE({now} + $5, next_attempt_at), attempts = $6, \
+                     locked_until = 0, claim_token = NULL, updated_at = $7 \
+               WHERE id = $1 AND claim_token = $2 AND status = 'pending' RETURNING id) \
+     INSERT INTO webhook_attempts (id, delivery_id, attempt, at, status_code, error, duration_ms) \
+     SELECT $8, held.id, $6, $9, $10, $11, $12 FROM held, relaxed";
+
+fn record_in_one_statement(
+    pg: &mut diesel::PgConnection,
+    change: &Recorded<'_>,
+    attempt: &AttemptRow,
+) -> ApiResult<bool> {
+    let statement = format!(
+        "{RELAXED_COMMIT_PG}{}",
+        RECORD_ATTEMPT_PG.replace("{now}", db_now_pg())
+    );
+    let inserted = diesel::sql_query(statement)
+        .bind::<Text, _>(change.id)
+        .bind::<Text, _>(change.token)
+        .bind::<Text, _>(change.status)
+        .bind::<Nullable<Text>, _>(change.error)
+        .bind::<Nullable<BigInt>, _>(change.retry_after)
+        .bind::<Integer, _>(attempt.attempt)
+        .bind::<BigInt, _>(now_micros())
+        .bind::<Text, _>(&attempt.id)
+        .bind::<BigInt, _>(attempt.at)
+        .bind::<Nullable<Integer>, _>(attempt.status_code)
+        .bind::<Nullable<Text>, _>(attempt.error.as_deref())
+        .bind::<BigInt, _>(attempt.duration_ms)
+        .execute(pg)?;
+    Ok(inserted == 1)
 }
 
 pub fn list(
