@@ -11,8 +11,8 @@ use crate::auth::Caller;
 use crate::domain::{DeliveryStatus, WebhookTargetKind};
 use crate::error::ApiResult;
 use crate::startup::AppState;
+use crate::store::attempts::{self, AttemptLog};
 use crate::store::models::{AttemptRow, DeliveryRow};
-use crate::store::outbox::AttemptLog;
 use crate::store::{outbox, to_datetime, DbConnection};
 
 /// How many attempts a delivery shows: the newest ones.
@@ -98,7 +98,7 @@ impl WebhookDelivery {
 /// Deliveries with their newest attempts, in two queries.
 fn with_attempts(c: &mut DbConnection, rows: Vec<DeliveryRow>) -> ApiResult<Vec<WebhookDelivery>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let mut logs = outbox::recent_attempts(c, &ids, ATTEMPT_LOG_LIMIT)?;
+    let mut logs = attempts::recent_attempts(c, &ids, ATTEMPT_LOG_LIMIT)?;
     Ok(rows
         .into_iter()
         .map(|r| {

@@ -3,6 +3,7 @@
 //! `webhooks`, examples, always-present fields, optional bodies, servers).
 
 mod examples;
+mod problem_schemas;
 mod problems;
 mod webhooks;
 

@@ -1,5 +1,6 @@
 //! Storage: one diesel code path over SQLite and PostgreSQL.
 
+pub mod attempts;
 pub mod context;
 pub mod cursor;
 pub mod directory;

@@ -13,8 +13,9 @@ use super::schedule::{jitter, parse_retry_after, retry_delay};
 use super::signing::sign;
 use crate::config::{Settings, WebhookTarget};
 use crate::domain::WebhookTargetKind;
+use crate::store::attempts::{self, Outcome};
 use crate::store::models::DeliveryRow;
-use crate::store::outbox::{self, Outcome};
+use crate::store::outbox;
 use crate::store::{now_micros, Db};
 
 /// Every target a delivery can have.
@@ -190,10 +191,10 @@ impl Worker {
             }
             Outcome::Failed { error } => tracing::error!(attempt, %error, "webhook delivery failed for good"),
         }
-        let record = outbox::new_attempt(&row.id, attempt, at, status_code, error, duration_ms);
+        let record = attempts::new_attempt(&row.id, attempt, at, status_code, error, duration_ms);
         let result = self
             .db
-            .run(move |conn| outbox::record_attempt(conn, &row, &record, &outcome))
+            .run(move |conn| attempts::record_attempt(conn, &row, &record, &outcome))
             .await;
         match result {
             Ok(true) => {}

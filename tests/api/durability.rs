@@ -217,7 +217,7 @@ async fn a_lost_claim_records_nothing(backend: Backend) {
 
     use access_requests::domain::WebhookTargetKind::{self, Billing};
     use access_requests::store::models::DeliveryRow;
-    use access_requests::store::{now_micros, outbox, Db};
+    use access_requests::store::{attempts, now_micros, outbox, Db};
     use access_requests::webhooks::events;
 
     let (_app, env) = TestApp::prepare(backend);
@@ -241,21 +241,21 @@ async fn a_lost_claim_records_nothing(backend: Backend) {
     assert_eq!(current.len(), 1, "an expired lease is taken over");
     assert_ne!(stale[0].claim_token, current[0].claim_token);
 
-    let record = |row: &DeliveryRow, outcome: outbox::Outcome| {
+    let record = |row: &DeliveryRow, outcome: attempts::Outcome| {
         let row = row.clone();
-        let attempt = outbox::new_attempt(&row.id, row.attempts + 1, now_micros(), Some(204), None, 1);
-        db.run(move |c| outbox::record_attempt(c, &row, &attempt, &outcome))
+        let attempt = attempts::new_attempt(&row.id, row.attempts + 1, now_micros(), Some(204), None, 1);
+        db.run(move |c| attempts::record_attempt(c, &row, &attempt, &outcome))
     };
     let state = |id: String| {
         db.run(move |c| {
             let rows = outbox::list(c, None, 10, None)?.items;
             let row = rows.into_iter().find(|r| r.id == id).expect("the row");
-            let log = outbox::recent_attempts(c, std::slice::from_ref(&row.id), 10)?;
+            let log = attempts::recent_attempts(c, std::slice::from_ref(&row.id), 10)?;
             Ok((row, log.values().map(|l| l.total).sum::<i64>()))
         })
     };
     // The stale worker's outcome is dropped: the row stays the current holder's.
-    let held = record(&stale[0], outbox::Outcome::Delivered)
+    let held = record(&stale[0], attempts::Outcome::Delivered)
         .await
         .expect("no error");
     assert!(!held, "the stale worker still held the claim");
@@ -268,7 +268,7 @@ async fn a_lost_claim_records_nothing(backend: Backend) {
     );
 
     // The current holder records as usual.
-    let retry = outbox::Outcome::Retry {
+    let retry = attempts::Outcome::Retry {
         after: Duration::from_secs(60),
         error: "the receiver answered 503".to_owned(),
     };

@@ -8,7 +8,7 @@ use access_requests::domain::DeliveryStatus;
 use access_requests::domain::WebhookTargetKind::Group;
 use access_requests::jobs::prune::{Pruned, Pruner};
 use access_requests::store::models::DeliveryRow;
-use access_requests::store::{now_micros, outbox, Db};
+use access_requests::store::{attempts, now_micros, outbox, Db};
 use access_requests::webhooks::events;
 use access_requests::Application;
 use reqwest::Method;
@@ -269,7 +269,7 @@ async fn old_records_are_pruned_in_batches(backend: Backend) {
         ]
     );
     let attempts = db
-        .run(move |c| outbox::recent_attempts(c, &[group], 10))
+        .run(move |c| attempts::recent_attempts(c, &[group], 10))
         .await
         .expect("attempts");
     assert!(attempts.is_empty(), "{attempts:?}");
